@@ -1,0 +1,39 @@
+//! The shared vocabulary of mach-nix: the typed values that the crawler and the resolver both
+//! speak (normalized project names, PEP 440 versions and specifiers, PEP 508 requirements and
+//! markers, wheel and sdist file names) and the on-disk **snapshot** of PyPI that the crawler
+//! publishes and the resolver reads.
+//!
+//! A snapshot is one file: a fixed header (magic, format version, counts, checksums), a body of
+//! records, and a sorted index of projects. It is written in one streaming pass by [`Writer`]
+//! (deterministic: the same data gives the same bytes, hence the same sha256, which is the
+//! snapshot's pin) and read through `mmap` by [`Snapshot`], which decodes one project at a time
+//! and never parses the whole file. The byte layout is specified in `FORMAT.md` next to this
+//! crate; [`FORMAT_VERSION`] is the version written there.
+//!
+//! This crate knows nothing of HTTP, SQL or Nix: it must never depend on tokio, reqwest,
+//! rusqlite or the resolver. Decoding never panics and never reads out of bounds, whatever the
+//! bytes: every failure is a typed [`Error`].
+//!
+//! Dependencies: PEP 440/508, names and file names come from Astral's published `uv-*` crates
+//! (the code uv itself runs) rather than the older standalone `pep440_rs`/`pep508_rs`, so that
+//! version and marker semantics match uv exactly; `crc32fast` for checksums (all single-byte
+//! errors detected, fast enough to verify a full snapshot in one pass); `memmap2` for reading.
+
+mod codec;
+mod error;
+mod model;
+mod reader;
+pub mod types;
+mod writer;
+
+pub use error::{Error, Result};
+pub use model::{DependencyRecord, File, FileKind, MetadataSource, Project, Release, SnapshotMeta};
+pub use reader::{ProjectNames, Projects, Snapshot};
+pub use writer::{Writer, WriterStats};
+
+/// The format version this crate writes and reads. See `FORMAT.md`, "Version changes".
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The first eight bytes of every snapshot. `0x89` is not valid UTF-8, so a snapshot is never
+/// mistaken for text; the CR-LF / Ctrl-Z / LF tail detects line-ending conversions (as PNG does).
+pub const MAGIC: [u8; 8] = *b"\x89MNX\r\n\x1a\n";

@@ -1,0 +1,470 @@
+//! The mmap reader: cheap checks on open, one project decoded per lookup, full check on demand.
+
+use std::path::Path;
+
+use crate::codec::{
+    Cursor, HEADER_CRC_OFFSET, HEADER_LEN, TAG_DEPENDENCIES, TAG_PROJECT, TAG_STRING,
+};
+use crate::error::{Error, Result};
+use crate::model::{
+    DependencyRecord, File, FileKind, MetadataSource, Project, Release, SnapshotMeta,
+};
+use crate::{FORMAT_VERSION, MAGIC};
+
+#[derive(Debug)]
+enum Backing {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl Backing {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Backing::Mapped(map) => map,
+            Backing::Owned(bytes) => bytes,
+        }
+    }
+}
+
+/// An open snapshot. Cheap to open (header checks only); see [`Snapshot::verify`].
+#[derive(Debug)]
+pub struct Snapshot {
+    backing: Backing,
+    meta: SnapshotMeta,
+    body_crc: u32,
+    index_offset: u64,
+}
+
+fn le_u32(bytes: &[u8], at: usize) -> u32 {
+    let mut raw = [0; 4];
+    raw.copy_from_slice(&bytes[at..at + 4]);
+    u32::from_le_bytes(raw)
+}
+
+fn le_u64(bytes: &[u8], at: usize) -> u64 {
+    let mut raw = [0; 8];
+    raw.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(raw)
+}
+
+impl Snapshot {
+    /// Map a snapshot file and check its header. Does not read the body.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let io_err = |source| Error::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let file = fs_err::File::open(path).map_err(io_err)?;
+        // SAFETY: the map is read-only and every access is bounds-checked; snapshots are
+        // immutable once published (named by their hash), so no one truncates the file under
+        // us. A file modified anyway gives wrong bytes (caught by `verify`), not undefined
+        // reads of memory we do not own.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::Mmap::map(file.file()) }.map_err(io_err)?;
+        Self::from_backing(Backing::Mapped(map))
+    }
+
+    /// Use snapshot bytes already in memory.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self> {
+        Self::from_backing(Backing::Owned(bytes))
+    }
+
+    fn from_backing(backing: Backing) -> Result<Self> {
+        let bytes = backing.bytes();
+        if bytes.len() < 8 || bytes[..8] != MAGIC {
+            // A file shorter than the magic that matches its prefix is a truncated snapshot.
+            if bytes.len() < 8 && MAGIC.starts_with(bytes) {
+                return Err(Error::Truncated {
+                    what: "header",
+                    needed: HEADER_LEN as u64,
+                    available: bytes.len() as u64,
+                });
+            }
+            return Err(Error::BadMagic);
+        }
+        if bytes.len() < HEADER_LEN {
+            return Err(Error::Truncated {
+                what: "header",
+                needed: HEADER_LEN as u64,
+                available: bytes.len() as u64,
+            });
+        }
+        let version = le_u32(bytes, 8);
+        if version > FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        if version < FORMAT_VERSION {
+            return Err(Error::UpgradeRequired {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let found = le_u32(bytes, HEADER_CRC_OFFSET);
+        let computed = crc32fast::hash(&bytes[..HEADER_CRC_OFFSET]);
+        if found != computed {
+            return Err(Error::HeaderChecksum { found, computed });
+        }
+        let malformed = |what: &str| Error::Malformed {
+            offset: 0,
+            what: format!("header: {what}"),
+        };
+        if le_u32(bytes, 12) as usize != HEADER_LEN {
+            return Err(malformed("header length field is not 128"));
+        }
+        let flags = le_u32(bytes, 40);
+        if flags > 1 || le_u32(bytes, 44) != 0 || bytes[100..HEADER_CRC_OFFSET].iter().any(|&b| b != 0)
+        {
+            return Err(malformed("unknown flags or non-zero reserved bytes"));
+        }
+        let meta = SnapshotMeta {
+            created: le_u64(bytes, 16) as i64,
+            pypi_serial: le_u64(bytes, 24),
+            as_of: (flags & 1 == 1).then(|| le_u64(bytes, 32) as i64),
+            project_count: le_u64(bytes, 48),
+            release_count: le_u64(bytes, 56),
+            file_count: le_u64(bytes, 64),
+            dependency_record_count: le_u64(bytes, 72),
+        };
+        let body_len = le_u64(bytes, 80);
+        let index_offset = le_u64(bytes, 88);
+        let body_crc = le_u32(bytes, 96);
+        let available = (bytes.len() - HEADER_LEN) as u64;
+        if body_len > available {
+            return Err(Error::Truncated {
+                what: "body",
+                needed: body_len,
+                available,
+            });
+        }
+        if body_len < available {
+            return Err(malformed("bytes follow the end of the body"));
+        }
+        let index_len = meta.project_count.checked_mul(8);
+        if index_len.and_then(|len| len.checked_add(index_offset)) != Some(body_len) {
+            return Err(Error::OutOfRange {
+                what: "project index",
+                offset: index_offset,
+            });
+        }
+        Ok(Snapshot {
+            backing,
+            meta,
+            body_crc,
+            index_offset,
+        })
+    }
+
+    /// The header's facts.
+    pub fn meta(&self) -> &SnapshotMeta {
+        &self.meta
+    }
+
+    fn body(&self) -> &[u8] {
+        &self.backing.bytes()[HEADER_LEN..]
+    }
+
+    /// The whole file, e.g. to hash it.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.backing.bytes()
+    }
+
+    /// Check the body checksum and decode every project, checking the index order.
+    pub fn verify(&self) -> Result<()> {
+        let computed = crc32fast::hash(self.body());
+        if computed != self.body_crc {
+            return Err(Error::BodyChecksum {
+                found: self.body_crc,
+                computed,
+            });
+        }
+        let mut previous: Option<String> = None;
+        let (mut releases, mut files) = (0u64, 0u64);
+        for project in self.projects() {
+            let project = project?;
+            if let Some(previous) = &previous
+                && previous.as_str() >= project.name.as_str()
+            {
+                return Err(Error::Malformed {
+                    offset: self.index_offset,
+                    what: format!("index out of order: {previous:?} before {:?}", project.name),
+                });
+            }
+            releases += project.releases.len() as u64;
+            files += project.releases.iter().map(|r| r.files.len() as u64).sum::<u64>();
+            previous = Some(project.name);
+        }
+        if releases != self.meta.release_count || files != self.meta.file_count {
+            return Err(Error::Malformed {
+                offset: 0,
+                what: format!(
+                    "header counts {} releases and {} files, the body holds {releases} and {files}",
+                    self.meta.release_count, self.meta.file_count
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn project_offset(&self, position: u64) -> Result<u64> {
+        let at = self.index_offset + position * 8;
+        let body = self.body();
+        // In bounds: open() checked index_offset + 8 * project_count == body length.
+        let offset = le_u64(body, at as usize);
+        if offset >= self.index_offset {
+            return Err(Error::OutOfRange {
+                what: "project index entry",
+                offset: at,
+            });
+        }
+        Ok(offset)
+    }
+
+    fn project_cursor(&self, position: u64) -> Result<Cursor<'_>> {
+        let mut cursor = Cursor::new(self.body(), self.project_offset(position)?)?;
+        if cursor.byte()? != TAG_PROJECT {
+            return Err(cursor.malformed("index entry does not point to a project record"));
+        }
+        Ok(cursor)
+    }
+
+    fn name_at(&self, position: u64) -> Result<&str> {
+        self.project_cursor(position)?.str()
+    }
+
+    /// Find a project by its normalized name (binary search over the index).
+    pub fn project(&self, normalized_name: &str) -> Result<Option<Project>> {
+        let (mut low, mut high) = (0u64, self.meta.project_count);
+        while low < high {
+            let mid = low + (high - low) / 2;
+            match self.name_at(mid)?.cmp(normalized_name) {
+                std::cmp::Ordering::Less => low = mid + 1,
+                std::cmp::Ordering::Greater => high = mid,
+                std::cmp::Ordering::Equal => return self.decode_project(mid).map(Some),
+            }
+        }
+        Ok(None)
+    }
+
+    /// All projects in name order.
+    pub fn projects(&self) -> Projects<'_> {
+        Projects {
+            snapshot: self,
+            next: 0,
+        }
+    }
+
+    /// All project names in order, without decoding the projects.
+    pub fn project_names(&self) -> ProjectNames<'_> {
+        ProjectNames {
+            snapshot: self,
+            next: 0,
+        }
+    }
+
+    fn decode_project(&self, position: u64) -> Result<Project> {
+        let mut cursor = self.project_cursor(position)?;
+        let name = cursor.string()?;
+        let last_serial = cursor.varint()?;
+        let count = cursor.count()?;
+        let mut releases = Vec::with_capacity(count);
+        for _ in 0..count {
+            releases.push(self.decode_release(&mut cursor)?);
+        }
+        Ok(Project {
+            name,
+            last_serial,
+            releases,
+        })
+    }
+
+    fn decode_release(&self, cursor: &mut Cursor<'_>) -> Result<Release> {
+        let version = cursor.string()?;
+        let flags = cursor.byte()?;
+        if flags >> 3 != 0 {
+            return Err(cursor.malformed(format!("unknown release flags {flags:#04x}")));
+        }
+        let yanked = self.optional_string(cursor, flags & 1 != 0)?;
+        let requires_python = self.optional_string(cursor, flags & 2 != 0)?;
+        let upload_time = (flags & 4 != 0).then(|| cursor.signed()).transpose()?;
+        let count = cursor.count()?;
+        let mut dependencies = Vec::with_capacity(count);
+        for _ in 0..count {
+            let target = cursor.varint()?;
+            dependencies.push(self.decode_dependencies(target)?);
+        }
+        let count = cursor.count()?;
+        let mut files = Vec::with_capacity(count);
+        for _ in 0..count {
+            let file = self.decode_file(cursor)?;
+            if let Some(index) = file.dependencies
+                && index as usize >= dependencies.len()
+            {
+                return Err(cursor.malformed(format!(
+                    "file {} points to dependency record {index} of {}",
+                    file.filename,
+                    dependencies.len()
+                )));
+            }
+            files.push(file);
+        }
+        Ok(Release {
+            version,
+            yanked,
+            requires_python,
+            upload_time,
+            dependencies,
+            files,
+        })
+    }
+
+    fn decode_file(&self, cursor: &mut Cursor<'_>) -> Result<File> {
+        let filename = cursor.string()?;
+        let kind_byte = cursor.byte()?;
+        let kind = FileKind::from_byte(kind_byte)
+            .ok_or_else(|| cursor.malformed(format!("unknown file kind {kind_byte}")))?;
+        let flags = cursor.byte()?;
+        if flags >> 6 != 0 {
+            return Err(cursor.malformed(format!("unknown file flags {flags:#04x}")));
+        }
+        let size = cursor.varint()?;
+        let sha256 = if flags & 8 != 0 {
+            let mut hash = [0; 32];
+            hash.copy_from_slice(cursor.take(32)?);
+            Some(hash)
+        } else {
+            None
+        };
+        let upload_time = (flags & 4 != 0).then(|| cursor.signed()).transpose()?;
+        let yanked = self.optional_string(cursor, flags & 1 != 0)?;
+        let requires_python = self.optional_string(cursor, flags & 2 != 0)?;
+        let base = cursor.varint()?;
+        let mut url = self.shared_string(base)?.to_owned();
+        url.push_str(cursor.str()?);
+        if flags & 16 != 0 {
+            url.push_str(&filename);
+        }
+        let dependencies = if flags & 32 != 0 {
+            let index = cursor.varint()?;
+            Some(u32::try_from(index).map_err(|_| cursor.malformed("dependency index too large"))?)
+        } else {
+            None
+        };
+        Ok(File {
+            filename,
+            kind,
+            size,
+            sha256,
+            upload_time,
+            yanked,
+            requires_python,
+            url,
+            dependencies,
+        })
+    }
+
+    fn optional_string(&self, cursor: &mut Cursor<'_>, present: bool) -> Result<Option<String>> {
+        if !present {
+            return Ok(None);
+        }
+        let target = cursor.varint()?;
+        self.shared_string(target).map(|s| Some(s.to_owned()))
+    }
+
+    /// Open a shared item. Shared items always precede the project index.
+    fn shared_item(&self, offset: u64, tag: u8) -> Result<Cursor<'_>> {
+        if offset >= self.index_offset {
+            return Err(Error::OutOfRange {
+                what: "shared record reference",
+                offset,
+            });
+        }
+        let mut cursor = Cursor::new(self.body(), offset)?;
+        let found = cursor.byte()?;
+        if found != tag {
+            return Err(cursor.malformed(format!("expected record tag {tag}, found {found}")));
+        }
+        Ok(cursor)
+    }
+
+    fn shared_string(&self, offset: u64) -> Result<&str> {
+        self.shared_item(offset, TAG_STRING)?.str()
+    }
+
+    fn shared_strings(&self, cursor: &mut Cursor<'_>) -> Result<Vec<String>> {
+        let count = cursor.count()?;
+        let mut values = Vec::with_capacity(count);
+        for _ in 0..count {
+            let target = cursor.varint()?;
+            values.push(self.shared_string(target)?.to_owned());
+        }
+        Ok(values)
+    }
+
+    fn decode_dependencies(&self, offset: u64) -> Result<DependencyRecord> {
+        let mut cursor = self.shared_item(offset, TAG_DEPENDENCIES)?;
+        let source_byte = cursor.byte()?;
+        let source = MetadataSource::from_byte(source_byte)
+            .ok_or_else(|| cursor.malformed(format!("unknown metadata source {source_byte}")))?;
+        let flags = cursor.byte()?;
+        if flags >> 3 != 0 {
+            return Err(cursor.malformed(format!("unknown dependency flags {flags:#04x}")));
+        }
+        let detail = self.optional_string(&mut cursor, flags & 1 != 0)?;
+        let requires_python = self.optional_string(&mut cursor, flags & 2 != 0)?;
+        let build_backend = self.optional_string(&mut cursor, flags & 4 != 0)?;
+        let requires_dist = self.shared_strings(&mut cursor)?;
+        let provides_extra = self.shared_strings(&mut cursor)?;
+        let build_requires = self.shared_strings(&mut cursor)?;
+        Ok(DependencyRecord {
+            source,
+            detail,
+            requires_python,
+            requires_dist,
+            provides_extra,
+            build_requires,
+            build_backend,
+        })
+    }
+}
+
+/// Iterator over all projects, decoded one at a time.
+#[derive(Debug)]
+pub struct Projects<'a> {
+    snapshot: &'a Snapshot,
+    next: u64,
+}
+
+impl Iterator for Projects<'_> {
+    type Item = Result<Project>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.snapshot.meta.project_count {
+            return None;
+        }
+        self.next += 1;
+        Some(self.snapshot.decode_project(self.next - 1))
+    }
+}
+
+/// Iterator over all project names.
+#[derive(Debug)]
+pub struct ProjectNames<'a> {
+    snapshot: &'a Snapshot,
+    next: u64,
+}
+
+impl<'a> Iterator for ProjectNames<'a> {
+    type Item = Result<&'a str>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.snapshot.meta.project_count {
+            return None;
+        }
+        self.next += 1;
+        Some(self.snapshot.name_at(self.next - 1))
+    }
+}

@@ -1,0 +1,1 @@
+//! Writers of a [`crate::resolution::Resolution`]: each format in its own module.
