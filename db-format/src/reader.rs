@@ -11,6 +11,10 @@ use crate::model::{
 };
 use crate::{FORMAT_VERSION, MAGIC};
 
+/// Counts come from the file: a corrupted one could ask for a huge allocation before the
+/// bytes run out, so at most this many items are reserved up front.
+const PREALLOCATE_MAX: usize = 1024;
+
 #[derive(Debug)]
 enum Backing {
     Mapped(memmap2::Mmap),
@@ -270,7 +274,7 @@ impl Snapshot {
         let name = cursor.string()?;
         let last_serial = cursor.varint()?;
         let count = cursor.count()?;
-        let mut releases = Vec::with_capacity(count);
+        let mut releases = Vec::with_capacity(count.min(PREALLOCATE_MAX));
         for _ in 0..count {
             releases.push(self.decode_release(&mut cursor)?);
         }
@@ -291,13 +295,13 @@ impl Snapshot {
         let requires_python = self.optional_string(cursor, flags & 2 != 0)?;
         let upload_time = (flags & 4 != 0).then(|| cursor.signed()).transpose()?;
         let count = cursor.count()?;
-        let mut dependencies = Vec::with_capacity(count);
+        let mut dependencies = Vec::with_capacity(count.min(PREALLOCATE_MAX));
         for _ in 0..count {
             let target = cursor.varint()?;
             dependencies.push(self.decode_dependencies(target)?);
         }
         let count = cursor.count()?;
-        let mut files = Vec::with_capacity(count);
+        let mut files = Vec::with_capacity(count.min(PREALLOCATE_MAX));
         for _ in 0..count {
             let file = self.decode_file(cursor)?;
             if let Some(index) = file.dependencies
@@ -396,7 +400,7 @@ impl Snapshot {
 
     fn shared_strings(&self, cursor: &mut Cursor<'_>) -> Result<Vec<String>> {
         let count = cursor.count()?;
-        let mut values = Vec::with_capacity(count);
+        let mut values = Vec::with_capacity(count.min(PREALLOCATE_MAX));
         for _ in 0..count {
             let target = cursor.varint()?;
             values.push(self.shared_string(target)?.to_owned());

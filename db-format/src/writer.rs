@@ -144,7 +144,7 @@ impl<W: Write + Seek> Writer<W> {
             Ok(normalized) if normalized.as_str() == project.name => {}
             Ok(normalized) => {
                 return Err(invalid(format!(
-                    "name is not normalized (expected {normalized:?})"
+                    "name is not normalized (expected \"{normalized}\")"
                 )));
             }
             Err(err) => return Err(invalid(err.to_string())),

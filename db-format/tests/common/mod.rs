@@ -1,0 +1,119 @@
+//! Shared test data builders for the db-format integration tests.
+
+use std::io::Cursor;
+
+use db_format::{
+    DependencyRecord, File, FileKind, MetadataSource, Project, Release, SnapshotMeta, Writer,
+};
+
+/// Write `projects` (already in name order) into an in-memory snapshot.
+pub fn write(meta: SnapshotMeta, projects: &[Project]) -> Vec<u8> {
+    let mut writer = Writer::new(Cursor::new(Vec::new()), meta).expect("header");
+    for project in projects {
+        writer.add_project(project).expect("valid project");
+    }
+    writer.finish().expect("finish").0.into_inner()
+}
+
+/// A small, realistic universe: two projects, wheels with different metadata, an sdist with
+/// build requirements, yanked files, an unknown-dependencies record, a legacy version.
+pub fn sample_projects() -> Vec<Project> {
+    let wheel_deps = DependencyRecord {
+        source: MetadataSource::WheelMetadata,
+        detail: None,
+        requires_python: Some(">=3.8".into()),
+        requires_dist: vec![
+            "charset-normalizer<4,>=2".into(),
+            "idna<4,>=2.5".into(),
+            "PySocks!=1.5.7,>=1.5.6; extra == \"socks\"".into(),
+        ],
+        provides_extra: vec!["socks".into(), "use-chardet-on-py3".into()],
+        build_requires: vec![],
+        build_backend: None,
+    };
+    let sdist_deps = DependencyRecord {
+        source: MetadataSource::SdistPkgInfo,
+        build_requires: vec!["setuptools>=61".into(), "wheel".into()],
+        build_backend: Some("setuptools.build_meta".into()),
+        ..wheel_deps.clone()
+    };
+    let file = |name: &str, deps: Option<u32>| File {
+        filename: name.into(),
+        kind: FileKind::of(name),
+        size: 64_000 + name.len() as u64,
+        sha256: Some([name.len() as u8; 32]),
+        upload_time: Some(1_700_000_000),
+        yanked: None,
+        requires_python: Some(">=3.8".into()),
+        url: format!("https://files.pythonhosted.org/packages/ab/cd/ef0123/{name}"),
+        dependencies: deps,
+    };
+    vec![
+        Project {
+            name: "oldpkg".into(),
+            last_serial: 7,
+            releases: vec![
+                Release {
+                    version: "0.9".into(),
+                    yanked: Some(String::new()),
+                    requires_python: None,
+                    upload_time: None,
+                    dependencies: vec![DependencyRecord {
+                        source: MetadataSource::Unknown,
+                        detail: Some("setup.py only; no static metadata".into()),
+                        ..DependencyRecord::default()
+                    }],
+                    files: vec![File {
+                        url: "https://example.org/mirror/oldpkg-0.9.zip#frag".into(),
+                        sha256: None,
+                        ..file("oldpkg-0.9.zip", Some(0))
+                    }],
+                },
+                Release {
+                    version: "1.0-final-beta".into(),
+                    ..Release::default()
+                },
+            ],
+        },
+        Project {
+            name: "requests".into(),
+            last_serial: 21_000_000,
+            releases: vec![
+                Release {
+                    version: "2.31.0".into(),
+                    yanked: None,
+                    requires_python: Some(">=3.7".into()),
+                    upload_time: Some(1_684_000_000),
+                    dependencies: vec![wheel_deps.clone(), sdist_deps],
+                    files: vec![
+                        file("requests-2.31.0-py3-none-any.whl", Some(0)),
+                        file("requests-2.31.0.tar.gz", Some(1)),
+                    ],
+                },
+                Release {
+                    version: "2.32.0".into(),
+                    yanked: Some("CVE fix was incomplete".into()),
+                    requires_python: Some(">=3.8".into()),
+                    upload_time: Some(1_716_000_000),
+                    dependencies: vec![wheel_deps],
+                    files: vec![
+                        File {
+                            yanked: Some("CVE fix was incomplete".into()),
+                            ..file("requests-2.32.0-py3-none-any.whl", Some(0))
+                        },
+                        file("requests-2.32.0.tar.gz", None),
+                    ],
+                },
+            ],
+        },
+    ]
+}
+
+pub fn sample_meta() -> SnapshotMeta {
+    SnapshotMeta {
+        created: 1_764_000_000,
+        pypi_serial: 31_000_000,
+        as_of: Some(1_763_000_000),
+        ..SnapshotMeta::default()
+    }
+}
