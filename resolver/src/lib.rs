@@ -3,6 +3,21 @@
 //!
 //! Slim on purpose: no async runtime, no HTTP client (never tokio/reqwest), and never the
 //! crawler; it depends on `db-format` for every PyPI value.
+//!
+//! Modules: [`input`] (requirements.txt and pyproject.toml as pip reads them), [`target`]
+//! (marker environment and wheel tags of a Nix system × CPython version), [`provider`]
+//! (candidates per package from the snapshot's wheels and sdists and from nixpkgs), [`ranges`]
+//! (PEP 440 specifiers as pubgrub ranges), [`solve`] (the pubgrub `DependencyProvider`),
+//! [`report`] (failures in plain sentences), [`output`] (pylock.toml, hashed requirements, Nix),
+//! [`cli`] (the `mach-nix` command line).
+//!
+//! Dependencies chosen: `pubgrub` 0.4 (the solver uv and cargo's experiments build on; its
+//! derivation trees give explainable conflicts), Astral's `uv-*` crates through `db-format` for
+//! PEP 440/508 and wheel tags (so our semantics are uv's), `clap` for the CLI, `toml`/`serde_json`
+//! for pylock.toml, pyproject.toml and `--nixpkgs-json`, `sha2` to verify pinned snapshots.
 
+pub mod cli;
 pub mod output;
+pub mod ranges;
 pub mod resolution;
+pub mod target;
