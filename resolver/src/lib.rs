@@ -17,6 +17,7 @@
 //! for pylock.toml, pyproject.toml and `--nixpkgs-json`, `sha2` to verify pinned snapshots.
 
 pub mod cli;
+pub mod input;
 pub mod output;
 pub mod ranges;
 pub mod resolution;

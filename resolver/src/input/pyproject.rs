@@ -1,0 +1,160 @@
+//! `pyproject.toml`: the `[project]` table's `dependencies`, the `optional-dependencies` the user
+//! selects, and `requires-python`.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use db_format::types::{Requirement, VersionSpecifiers};
+use uv_pep508::VerbatimUrl;
+
+use super::{Entry, Input, InputError, Origin};
+
+/// Parse `text`, the content of the pyproject at `path`, selecting the optional-dependency
+/// groups named in `extras`.
+pub fn parse_pyproject(text: &str, path: &Path, extras: &[String]) -> Result<Input, InputError> {
+    let origin_at = |offset: usize| Origin {
+        file: path.to_owned(),
+        line: text[..offset.min(text.len())].matches('\n').count() + 1,
+    };
+    let document: toml::Table = toml::from_str(text).map_err(|err| InputError::Invalid {
+        origin: origin_at(err.span().map_or(0, |span| span.start)),
+        message: format!("not valid TOML: {}", err.message()),
+    })?;
+    let project = document
+        .get("project")
+        .and_then(toml::Value::as_table)
+        .ok_or_else(|| InputError::Invalid {
+            origin: origin_at(0),
+            message: "no [project] table (mach-nix reads PEP 621 metadata)".to_owned(),
+        })?;
+    // Lines are found by searching the text for each string: toml's `Table` keeps no spans.
+    let line_of = |needle: &str| origin_at(text.find(needle).unwrap_or(0));
+    let mut input = Input::default();
+    let strings = |key: &str, value: &toml::Value| -> Result<Vec<String>, InputError> {
+        value
+            .as_array()
+            .and_then(|items| {
+                items
+                    .iter()
+                    .map(|item| item.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .ok_or_else(|| InputError::Invalid {
+                origin: line_of(key),
+                message: format!("{key} must be a list of strings"),
+            })
+    };
+    let mut add = |key: &str, specs: Vec<String>| -> Result<(), InputError> {
+        for spec in specs {
+            let origin = line_of(&spec);
+            let requirement =
+                Requirement::<VerbatimUrl>::from_str(&spec).map_err(|err| InputError::Invalid {
+                    origin: origin.clone(),
+                    message: format!("{key}: not a PEP 508 requirement: {err}"),
+                })?;
+            input.requirements.push(Entry {
+                requirement,
+                hashes: Vec::new(),
+                origin,
+            });
+        }
+        Ok(())
+    };
+    if let Some(dependencies) = project.get("dependencies") {
+        add("dependencies", strings("dependencies", dependencies)?)?;
+    }
+    let optional = project
+        .get("optional-dependencies")
+        .and_then(toml::Value::as_table);
+    for extra in extras {
+        let group = optional
+            .and_then(|groups| {
+                groups
+                    .iter()
+                    .find(|(name, _)| normalize_extra(name) == normalize_extra(extra))
+            })
+            .ok_or_else(|| InputError::Invalid {
+                origin: origin_at(0),
+                message: format!("the project has no optional-dependencies group {extra:?}"),
+            })?;
+        add(group.0, strings(group.0, group.1)?)?;
+    }
+    if let Some(value) = project.get("requires-python") {
+        let origin = line_of("requires-python");
+        let spec = value
+            .as_str()
+            .and_then(|spec| VersionSpecifiers::from_str(spec).ok())
+            .ok_or_else(|| InputError::Invalid {
+                origin: origin.clone(),
+                message: "requires-python must be a PEP 440 specifier string".to_owned(),
+            })?;
+        input.requires_python = Some((spec, origin));
+    }
+    Ok(input)
+}
+
+fn normalize_extra(name: &str) -> String {
+    name.to_ascii_lowercase().replace(['_', '.'], "-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PYPROJECT: &str = r#"[build-system]
+requires = ["hatchling"]
+
+[project]
+name = "demo"
+requires-python = ">=3.10"
+dependencies = [
+  "requests>=2",
+  "tomli; python_version < '3.11'",
+]
+
+[project.optional-dependencies]
+Fast_IO = ["orjson"]
+"#;
+
+    #[test]
+    fn dependencies_and_selected_extras_are_read() {
+        let input = parse_pyproject(
+            PYPROJECT,
+            Path::new("pyproject.toml"),
+            &["fast-io".to_owned()],
+        )
+        .expect("valid pyproject");
+        let names: Vec<_> = input
+            .requirements
+            .iter()
+            .map(|e| e.requirement.name.to_string())
+            .collect();
+        assert_eq!(names, ["requests", "tomli", "orjson"]);
+        assert_eq!(input.requirements[1].origin.line, 9);
+        assert_eq!(
+            input.requires_python.expect("declared").0.to_string(),
+            ">=3.10"
+        );
+    }
+
+    #[test]
+    fn mistakes_name_the_line() {
+        let err = parse_pyproject(PYPROJECT, Path::new("pyproject.toml"), &["gpu".to_owned()])
+            .expect_err("no such extra");
+        assert!(
+            err.to_string()
+                .contains("no optional-dependencies group \"gpu\""),
+            "{err}"
+        );
+        let bad = PYPROJECT.replace("requests>=2", "requests>=>2");
+        let err = parse_pyproject(&bad, Path::new("pyproject.toml"), &[]).expect_err("bad spec");
+        assert!(
+            err.to_string()
+                .starts_with("pyproject.toml:8: dependencies:"),
+            "{err}"
+        );
+        let err = parse_pyproject("[tool.x]\n", Path::new("pyproject.toml"), &[])
+            .expect_err("no project");
+        assert!(err.to_string().contains("no [project] table"), "{err}");
+    }
+}
