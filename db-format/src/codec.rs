@@ -107,9 +107,7 @@ impl<'a> Cursor<'a> {
         let count = self.varint()?;
         let remaining = (self.bytes.len() - self.pos) as u64;
         if count > remaining {
-            return Err(self.malformed(format!(
-                "count {count} exceeds the {remaining} bytes left"
-            )));
+            return Err(self.malformed(format!("count {count} exceeds the {remaining} bytes left")));
         }
         // Cannot truncate: count <= remaining <= usize::MAX.
         Ok(count as usize)
@@ -136,7 +134,16 @@ mod tests {
 
     #[test]
     fn varints_round_trip_at_the_edges() {
-        for value in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX - 1, u64::MAX] {
+        for value in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            u64::from(u32::MAX),
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             put_varint(&mut out, value);
             let mut cursor = Cursor::new(&out, 0).expect("non-empty");
@@ -157,6 +164,11 @@ mod tests {
         assert!(Cursor::new(&bytes, 0).expect("non-empty").varint().is_err());
         let mut overflow = vec![0xff; 9];
         overflow.push(0x02);
-        assert!(Cursor::new(&overflow, 0).expect("non-empty").varint().is_err());
+        assert!(
+            Cursor::new(&overflow, 0)
+                .expect("non-empty")
+                .varint()
+                .is_err()
+        );
     }
 }

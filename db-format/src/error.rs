@@ -29,9 +29,13 @@ pub enum Error {
         needed: u64,
         available: u64,
     },
-    #[error("snapshot header is corrupted (header checksum {found:#010x}, computed {computed:#010x}); download it again")]
+    #[error(
+        "snapshot header is corrupted (header checksum {found:#010x}, computed {computed:#010x}); download it again"
+    )]
     HeaderChecksum { found: u32, computed: u32 },
-    #[error("snapshot body is corrupted (checksum {found:#010x}, computed {computed:#010x}); download it again")]
+    #[error(
+        "snapshot body is corrupted (checksum {found:#010x}, computed {computed:#010x}); download it again"
+    )]
     BodyChecksum { found: u32, computed: u32 },
     #[error("snapshot is corrupted: {what} at offset {offset} points outside its bounds")]
     OutOfRange { what: &'static str, offset: u64 },
@@ -39,7 +43,9 @@ pub enum Error {
     Malformed { offset: u64, what: String },
     #[error("cannot write project {name:?}: {reason}")]
     InvalidProject { name: String, reason: String },
-    #[error("projects must be written in strictly increasing name order: {previous:?} then {next:?}")]
+    #[error(
+        "projects must be written in strictly increasing name order: {previous:?} then {next:?}"
+    )]
     OutOfOrder { previous: String, next: String },
 }
 

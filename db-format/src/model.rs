@@ -175,7 +175,9 @@ impl MetadataSource {
     }
 
     pub(crate) fn from_byte(byte: u8) -> Option<Self> {
-        Self::ALL.into_iter().find(|source| source.to_byte() == byte)
+        Self::ALL
+            .into_iter()
+            .find(|source| source.to_byte() == byte)
     }
 }
 

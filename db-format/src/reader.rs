@@ -120,7 +120,9 @@ impl Snapshot {
             return Err(malformed("header length field is not 128"));
         }
         let flags = le_u32(bytes, 40);
-        if flags > 1 || le_u32(bytes, 44) != 0 || bytes[100..HEADER_CRC_OFFSET].iter().any(|&b| b != 0)
+        if flags > 1
+            || le_u32(bytes, 44) != 0
+            || bytes[100..HEADER_CRC_OFFSET].iter().any(|&b| b != 0)
         {
             return Err(malformed("unknown flags or non-zero reserved bytes"));
         }
@@ -198,7 +200,11 @@ impl Snapshot {
                 });
             }
             releases += project.releases.len() as u64;
-            files += project.releases.iter().map(|r| r.files.len() as u64).sum::<u64>();
+            files += project
+                .releases
+                .iter()
+                .map(|r| r.files.len() as u64)
+                .sum::<u64>();
             previous = Some(project.name);
         }
         if releases != self.meta.release_count || files != self.meta.file_count {
@@ -331,7 +337,7 @@ impl Snapshot {
         let kind = FileKind::from_byte(kind_byte)
             .ok_or_else(|| cursor.malformed(format!("unknown file kind {kind_byte}")))?;
         let flags = cursor.byte()?;
-        if flags >> 6 != 0 {
+        if flags >> 7 != 0 {
             return Err(cursor.malformed(format!("unknown file flags {flags:#04x}")));
         }
         let size = cursor.varint()?;
@@ -347,7 +353,11 @@ impl Snapshot {
         let requires_python = self.optional_string(cursor, flags & 2 != 0)?;
         let base = cursor.varint()?;
         let mut url = self.shared_string(base)?.to_owned();
-        url.push_str(cursor.str()?);
+        if flags & 64 != 0 {
+            url.push_str(&crate::writer::pypi_path(cursor.take(32)?));
+        } else {
+            url.push_str(cursor.str()?);
+        }
         if flags & 16 != 0 {
             url.push_str(&filename);
         }

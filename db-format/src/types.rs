@@ -30,8 +30,14 @@ mod tests {
 
     #[test]
     fn names_normalize_per_pep_503() {
-        assert_eq!(normalize_name("Zope.Interface").expect("valid").as_str(), "zope-interface");
-        assert_eq!(normalize_name("pdfminer.six").expect("valid").as_str(), "pdfminer-six");
+        assert_eq!(
+            normalize_name("Zope.Interface").expect("valid").as_str(),
+            "zope-interface"
+        );
+        assert_eq!(
+            normalize_name("pdfminer.six").expect("valid").as_str(),
+            "pdfminer-six"
+        );
         assert!(normalize_name("-bad").is_err());
     }
 

@@ -115,9 +115,13 @@ impl<W: Write + Seek> Writer<W> {
                 | u8::from(record.requires_python.is_some()) << 1
                 | u8::from(record.build_backend.is_some()) << 2,
         ];
-        for value in [&record.detail, &record.requires_python, &record.build_backend]
-            .into_iter()
-            .flatten()
+        for value in [
+            &record.detail,
+            &record.requires_python,
+            &record.build_backend,
+        ]
+        .into_iter()
+        .flatten()
         {
             put_varint(&mut content, self.string_ref(value)?);
         }
@@ -170,7 +174,10 @@ impl<W: Write + Seek> Writer<W> {
         let releases: Vec<&Release> = keyed.into_iter().map(|(_, release)| release).collect();
         for pair in releases.windows(2) {
             if pair[0].version == pair[1].version {
-                return Err(invalid(format!("release {} appears twice", pair[0].version)));
+                return Err(invalid(format!(
+                    "release {} appears twice",
+                    pair[0].version
+                )));
             }
         }
 
@@ -199,7 +206,10 @@ impl<W: Write + Seek> Writer<W> {
                 | u8::from(release.requires_python.is_some()) << 1
                 | u8::from(release.upload_time.is_some()) << 2,
         );
-        for value in [&release.yanked, &release.requires_python].into_iter().flatten() {
+        for value in [&release.yanked, &release.requires_python]
+            .into_iter()
+            .flatten()
+        {
             put_varint(record, self.string_ref(value)?);
         }
         if let Some(time) = release.upload_time {
@@ -241,6 +251,7 @@ impl<W: Write + Seek> Writer<W> {
 
     fn encode_file(&mut self, record: &mut Vec<u8>, file: &File) -> Result<()> {
         let (base, rest, ends_with_name) = split_url(&file.url, &file.filename);
+        let pypi_path = pypi_path_digest(rest);
         put_str(record, &file.filename);
         record.push(file.kind.to_byte());
         record.push(
@@ -249,7 +260,8 @@ impl<W: Write + Seek> Writer<W> {
                 | u8::from(file.upload_time.is_some()) << 2
                 | u8::from(file.sha256.is_some()) << 3
                 | u8::from(ends_with_name) << 4
-                | u8::from(file.dependencies.is_some()) << 5,
+                | u8::from(file.dependencies.is_some()) << 5
+                | u8::from(pypi_path.is_some()) << 6,
         );
         put_varint(record, file.size);
         if let Some(sha256) = &file.sha256 {
@@ -262,7 +274,10 @@ impl<W: Write + Seek> Writer<W> {
             put_varint(record, self.string_ref(value)?);
         }
         put_varint(record, self.string_ref(base)?);
-        put_str(record, rest);
+        match &pypi_path {
+            Some(digest) => record.extend_from_slice(digest),
+            None => put_str(record, rest),
+        }
         if let Some(index) = file.dependencies {
             put_varint(record, u64::from(index));
         }
@@ -301,9 +316,45 @@ fn split_url<'a>(url: &'a str, filename: &str) -> (&'a str, &'a str, bool) {
     };
     let base_end = url
         .find("://")
-        .and_then(|scheme| url[scheme + 3..].find('/').map(|slash| scheme + 3 + slash + 1))
+        .and_then(|scheme| {
+            url[scheme + 3..]
+                .find('/')
+                .map(|slash| scheme + 3 + slash + 1)
+        })
         .unwrap_or(0);
     (&url[..base_end], &url[base_end..], ends_with_name)
+}
+
+/// PyPI stores files under `packages/<h[0..2]>/<h[2..4]>/<h[4..]>/` where `h` is the
+/// 64-digit lowercase hex of a 32-byte digest; such a path is stored as the 32 raw bytes.
+fn pypi_path_digest(rest: &str) -> Option<[u8; 32]> {
+    let path = rest.strip_prefix("packages/")?.strip_suffix('/')?;
+    let bytes = path.as_bytes();
+    if bytes.len() != 66 || bytes[2] != b'/' || bytes[5] != b'/' {
+        return None;
+    }
+    let hex: Vec<u8> = bytes
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != 2 && i != 5)
+        .map(|(_, &b)| b)
+        .collect();
+    let mut digest = [0u8; 32];
+    for (out, pair) in digest.iter_mut().zip(hex.chunks_exact(2)) {
+        let digit = |b: u8| match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        };
+        *out = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(digest)
+}
+
+/// The inverse of [`pypi_path_digest`].
+pub(crate) fn pypi_path(digest: &[u8]) -> String {
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("packages/{}/{}/{}/", &hex[..2], &hex[2..4], &hex[4..])
 }
 
 pub(crate) fn encode_header(
@@ -343,9 +394,31 @@ mod tests {
                 "https://files.pythonhosted.org/packages/fc/29/abc/a-1.0.tar.gz",
                 "a-1.0.tar.gz"
             ),
-            ("https://files.pythonhosted.org/", "packages/fc/29/abc/", true)
+            (
+                "https://files.pythonhosted.org/",
+                "packages/fc/29/abc/",
+                true
+            )
         );
-        assert_eq!(split_url("relative/a.whl", "b.whl"), ("", "relative/a.whl", false));
+        assert_eq!(
+            split_url("relative/a.whl", "b.whl"),
+            ("", "relative/a.whl", false)
+        );
         assert_eq!(split_url("https://host", "x"), ("", "https://host", false));
+    }
+
+    #[test]
+    fn pypi_paths_are_stored_as_digests_and_come_back_equal() {
+        let rest = "packages/fc/29/0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab/";
+        let digest = super::pypi_path_digest(rest).expect("a PyPI path");
+        assert_eq!(super::pypi_path(&digest), rest);
+        for other in [
+            "packages/fc/29/0123/",
+            "packages/FC/29/0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab/",
+            "packages/fc/29/0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab",
+            "simple/fc/29/0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab/",
+        ] {
+            assert_eq!(super::pypi_path_digest(other), None, "{other}");
+        }
     }
 }

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use db_format::{FORMAT_VERSION, Project, Snapshot};
 
 fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 #[test]
@@ -22,7 +24,10 @@ fn version_1_file_still_opens_and_reads_the_same() {
     }
     let snapshot = Snapshot::open(&path).expect("the committed v1 file opens");
     snapshot.verify().expect("and verifies");
-    let read: Vec<Project> = snapshot.projects().collect::<Result<_, _>>().expect("decodes");
+    let read: Vec<Project> = snapshot
+        .projects()
+        .collect::<Result<_, _>>()
+        .expect("decodes");
     assert_eq!(read, common::sample_projects());
     assert_eq!(snapshot.meta().created, common::sample_meta().created);
     if FORMAT_VERSION == 1 {

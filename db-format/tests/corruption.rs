@@ -59,7 +59,8 @@ fn every_single_byte_change_is_caught() {
 fn every_truncation_is_caught() {
     let original = sample();
     for len in 0..original.len() {
-        let err = Snapshot::from_bytes(original[..len].to_vec()).expect_err("truncated file opened");
+        let err =
+            Snapshot::from_bytes(original[..len].to_vec()).expect_err("truncated file opened");
         assert!(
             matches!(err, Error::Truncated { .. }),
             "length {len}: expected Truncated, got {err}"
@@ -67,7 +68,10 @@ fn every_truncation_is_caught() {
     }
     let mut longer = original.clone();
     longer.push(0);
-    assert!(matches!(Snapshot::from_bytes(longer), Err(Error::Malformed { .. })));
+    assert!(matches!(
+        Snapshot::from_bytes(longer),
+        Err(Error::Malformed { .. })
+    ));
 }
 
 /// With a valid header but garbage in the body (the header checksum does not cover the body),

@@ -22,13 +22,22 @@ fn sample_round_trips_and_counts_match() {
     // The wheel record of 2.31.0 and 2.32.0 is the same record, stored once.
     assert_eq!(meta.dependency_record_count, 3);
     assert_eq!(meta.as_of, Some(1_763_000_000));
-    let read: Vec<Project> = snapshot.projects().collect::<Result<_, _>>().expect("decodes");
+    let read: Vec<Project> = snapshot
+        .projects()
+        .collect::<Result<_, _>>()
+        .expect("decodes");
     assert_eq!(read, projects);
-    assert_eq!(snapshot.project("requests").expect("lookup"), Some(projects[1].clone()));
+    assert_eq!(
+        snapshot.project("requests").expect("lookup"),
+        Some(projects[1].clone())
+    );
     assert_eq!(snapshot.project("request").expect("lookup"), None);
     assert_eq!(snapshot.project("zzz").expect("lookup"), None);
     assert_eq!(snapshot.project("").expect("lookup"), None);
-    let names: Vec<&str> = snapshot.project_names().collect::<Result<_, _>>().expect("names");
+    let names: Vec<&str> = snapshot
+        .project_names()
+        .collect::<Result<_, _>>()
+        .expect("names");
     assert_eq!(names, ["oldpkg", "requests"]);
 }
 
@@ -44,11 +53,23 @@ fn releases_are_stored_in_pep440_order_with_legacy_versions_last() {
     project.releases.reverse();
     let bytes = common::write(SnapshotMeta::default(), &[project]);
     let snapshot = Snapshot::from_bytes(bytes).expect("opens");
-    let read = snapshot.project("requests").expect("lookup").expect("present");
+    let read = snapshot
+        .project("requests")
+        .expect("lookup")
+        .expect("present");
     let versions: Vec<&str> = read.releases.iter().map(|r| r.version.as_str()).collect();
     assert_eq!(
         versions,
-        ["2.0rc1", "2.0", "2.0.post1", "2.31.0", "2.32.0", "10.0", "1!0.1", "not-pep-440"]
+        [
+            "2.0rc1",
+            "2.0",
+            "2.0.post1",
+            "2.31.0",
+            "2.32.0",
+            "10.0",
+            "1!0.1",
+            "not-pep-440"
+        ]
     );
 }
 
@@ -59,7 +80,9 @@ fn writer_refuses_bad_input_without_panicking() {
     let mut writer =
         db_format::Writer::new(std::io::Cursor::new(Vec::new()), SnapshotMeta::default())
             .expect("header");
-    let err = writer.add_project(&unnormalized).expect_err("not normalized");
+    let err = writer
+        .add_project(&unnormalized)
+        .expect_err("not normalized");
     assert!(err.to_string().contains("expected \"requests\""), "{err}");
 
     let projects = common::sample_projects();
@@ -76,7 +99,9 @@ fn writer_refuses_bad_input_without_panicking() {
     let mut duplicate = projects[1].clone();
     duplicate.name = "zzzz".into();
     duplicate.releases.push(duplicate.releases[0].clone());
-    let err = writer.add_project(&duplicate).expect_err("duplicate release");
+    let err = writer
+        .add_project(&duplicate)
+        .expect_err("duplicate release");
     assert!(err.to_string().contains("appears twice"), "{err}");
 }
 
@@ -95,7 +120,15 @@ fn dependency_record() -> impl Strategy<Value = DependencyRecord> {
         option::of(text()),
     )
         .prop_map(
-            |(source, detail, requires_python, requires_dist, provides_extra, build_requires, build_backend)| {
+            |(
+                source,
+                detail,
+                requires_python,
+                requires_dist,
+                provides_extra,
+                build_requires,
+                build_backend,
+            )| {
                 DependencyRecord {
                     source,
                     detail,
@@ -132,6 +165,7 @@ fn release(version: u32) -> impl Strategy<Value = Release> {
                         option::of(text()),
                         prop::sample::select(vec![
                             "https://files.pythonhosted.org/packages/aa/bb/",
+                            "https://files.pythonhosted.org/packages/aa/bb/0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab/",
                             "relative/",
                             "",
                         ]),

@@ -45,7 +45,11 @@ pub fn sample_projects() -> Vec<Project> {
         upload_time: Some(1_700_000_000),
         yanked: None,
         requires_python: Some(">=3.8".into()),
-        url: format!("https://files.pythonhosted.org/packages/ab/cd/ef0123/{name}"),
+        // PyPI's layout: packages/<2>/<2>/<60 hex digits>/<file name>.
+        url: format!(
+            "https://files.pythonhosted.org/packages/70/8e/\
+             0e2d847013cb52cd35b38c009bb167a1a26b2ce6cd6965bf26b47bc0bf44/{name}"
+        ),
         dependencies: deps,
     };
     vec![
