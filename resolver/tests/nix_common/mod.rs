@@ -1,0 +1,322 @@
+//! Shared by the Nix output tests (`nix_eval.rs`, `nix_build.rs`): resolutions built from the real
+//! PyPI data recorded in `tests/data/nix/pypi.json` (by `scripts/record-nix-fixtures.py`), and the
+//! real Nix tools run against the nixpkgs stub in `tests/nix-stub/`.
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use db_format::{File, FileKind};
+use resolver::resolution::{Provider, Resolution, ResolvedPackage, SnapshotPin, Target};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Deserialize)]
+pub struct Fixture {
+    pub target: FixtureTarget,
+    pub packages: Vec<FixturePackage>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FixtureTarget {
+    pub python: String,
+    pub system: String,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct FixturePackage {
+    pub name: String,
+    pub version: String,
+    pub dependencies: Vec<String>,
+    pub wheel: FixtureFile,
+    pub sdist: Option<FixtureFile>,
+    #[serde(default)]
+    pub build_dependencies: Vec<String>,
+    pub build_backend: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct FixtureFile {
+    pub filename: String,
+    pub url: String,
+    pub sha256: String,
+    pub size: u64,
+    pub requires_python: Option<String>,
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn stub_dir() -> PathBuf {
+    repo_root().join("tests/nix-stub")
+}
+
+fn fixture_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nix/pypi.json")
+}
+
+pub fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let path = fixture_path();
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    })
+}
+
+pub fn fixture_package(name: &str) -> &'static FixturePackage {
+    fixture()
+        .packages
+        .iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("`{name}` is not in the fixture; add it to scripts/record-nix-fixtures.py"))
+}
+
+fn file(record: &FixtureFile) -> File {
+    let digest = hex::decode(&record.sha256).expect("fixture sha256 is hex");
+    File {
+        filename: record.filename.clone(),
+        kind: FileKind::of(&record.filename),
+        size: record.size,
+        sha256: Some(digest.try_into().expect("fixture sha256 is 32 bytes")),
+        upload_time: None,
+        yanked: None,
+        requires_python: record.requires_python.clone(),
+        url: record.url.clone(),
+        dependencies: None,
+    }
+}
+
+/// How a package of the fixture enters a resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Wheel,
+    Sdist,
+    /// nixpkgs' own package, under the same attribute name.
+    Nixpkgs,
+}
+
+/// The resolution of `requested` over the fixture: the closure of run-time dependencies, plus
+/// the build dependencies of packages taken as sdists. `source` picks each package's provider.
+pub fn resolution(requested: &[&str], source: impl Fn(&str) -> Source) -> Resolution {
+    let mut names = BTreeSet::new();
+    let mut todo: Vec<String> = requested.iter().map(|r| r.to_string()).collect();
+    while let Some(name) = todo.pop() {
+        if !names.insert(name.clone()) {
+            continue;
+        }
+        let package = fixture_package(&name);
+        todo.extend(package.dependencies.iter().cloned());
+        if source(&name) == Source::Sdist {
+            todo.extend(package.build_dependencies.iter().cloned());
+        }
+    }
+    let packages = names
+        .iter()
+        .map(|name| {
+            let package = fixture_package(name);
+            let chosen = source(name);
+            let (provider, file) = match chosen {
+                Source::Wheel => (Provider::Wheel, Some(file(&package.wheel))),
+                Source::Sdist => (
+                    Provider::Sdist,
+                    Some(file(package.sdist.as_ref().unwrap_or_else(|| {
+                        panic!("the fixture has no sdist of {name}")
+                    }))),
+                ),
+                Source::Nixpkgs => (
+                    Provider::Nixpkgs {
+                        attribute: name.clone(),
+                    },
+                    None,
+                ),
+            };
+            ResolvedPackage {
+                name: name.clone(),
+                version: package.version.clone(),
+                file,
+                extras: vec![],
+                dependencies: package.dependencies.clone(),
+                build_dependencies: if chosen == Source::Sdist {
+                    package.build_dependencies.clone()
+                } else {
+                    vec![]
+                },
+                build_backend: if chosen == Source::Sdist {
+                    package.build_backend.clone()
+                } else {
+                    None
+                },
+                provider,
+            }
+        })
+        .collect();
+    let mut requested: Vec<String> = requested.iter().map(|r| r.to_string()).collect();
+    requested.sort();
+    let fixture_bytes = std::fs::read(fixture_path()).expect("fixture readable");
+    Resolution {
+        target: Target {
+            python: fixture().target.python.clone(),
+            system: fixture().target.system.clone(),
+        },
+        // The "snapshot" these resolutions come from is the recorded fixture itself.
+        snapshot: SnapshotPin {
+            sha256: hex::encode(Sha256::digest(&fixture_bytes)),
+            created: 1_732_492_800,
+            as_of: Some(1_732_406_400),
+        },
+        requested,
+        packages,
+        cycles: vec![],
+    }
+}
+
+pub fn wheels(requested: &[&str]) -> Resolution {
+    resolution(requested, |_| Source::Wheel)
+}
+
+const INSTALL_HINT: &str = "Nix is not installed: run scripts/install-nix.sh (as root) first";
+
+/// A Nix command, failing the test with the install hint when Nix is missing.
+pub fn nix_command(program: &str) -> Command {
+    let found = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false);
+    assert!(found, "`{program}` not found on PATH. {INSTALL_HINT}");
+    let mut command = Command::new(program);
+    command.env("NIX_PATH", format!("nixpkgs={}", stub_dir().display()));
+    command.env("MACH_NIX_HOST_PYTHON", host_python());
+    command
+}
+
+/// The host CPython 3.11 the stub builds with: `/usr/bin/python3`, else `python3` on PATH,
+/// resolved to the real interpreter (not a shim).
+pub fn host_python() -> &'static str {
+    static PYTHON: OnceLock<String> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        for candidate in ["/usr/bin/python3", "python3"] {
+            let Ok(output) = Command::new(candidate)
+                .args([
+                    "-c",
+                    "import sys, pip; print(sys.executable); print('%d.%d' % sys.version_info[:2])",
+                ])
+                .output()
+            else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&output.stdout).to_string();
+            let mut lines = text.lines();
+            if let (true, Some(executable), Some("3.11")) =
+                (output.status.success(), lines.next(), lines.next())
+            {
+                return std::fs::canonicalize(executable)
+                    .expect("python executable exists")
+                    .display()
+                    .to_string();
+            }
+        }
+        panic!("the Nix tests need a CPython 3.11 with pip at /usr/bin/python3 or as python3 on PATH")
+    })
+}
+
+pub fn check(output: Output, what: &str) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// `nix-instantiate --eval --strict --json` of `expression`.
+pub fn eval_json(expression: &str) -> serde_json::Value {
+    let output = nix_command("nix-instantiate")
+        .args(["--eval", "--strict", "--json", "--expr", expression])
+        .output()
+        .expect("run nix-instantiate");
+    let stdout = check(output, &format!("nix-instantiate --eval of {expression}"));
+    serde_json::from_str(&stdout).expect("nix-instantiate printed JSON")
+}
+
+/// Evaluation that must fail; returns its stderr.
+pub fn eval_error(expression: &str) -> String {
+    let output = nix_command("nix-instantiate")
+        .args(["--eval", "--strict", "--json", "--expr", expression])
+        .output()
+        .expect("run nix-instantiate");
+    assert!(
+        !output.status.success(),
+        "evaluation of {expression} succeeded but must fail: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+/// A Nix string literal of a path (the paths here have no `"`, `\` or `${`).
+pub fn nix_path(path: &Path) -> String {
+    format!("{:?}", path.display().to_string())
+}
+
+/// `import FILE { pkgs = <the stub with these arguments>; }`.
+pub fn apply(file: &Path, stub_arguments: &str) -> String {
+    format!(
+        "import {} {{ pkgs = import {} {{ {stub_arguments} }}; }}",
+        nix_path(file),
+        nix_path(&stub_dir())
+    )
+}
+
+/// Write the generated Nix of `resolution` into `dir/name`.
+pub fn write_nix(dir: &Path, name: &str, resolution: &Resolution) -> PathBuf {
+    let path = dir.join(name);
+    let text = resolver::output::nix::render(resolution).expect("render");
+    std::fs::write(&path, text).expect("write generated nix");
+    path
+}
+
+/// What the evaluated package set says about each resolved package: version, source, inputs.
+pub const SUMMARY: &str = r#"result: names:
+  let
+    ps = result.python.pkgs;
+    pname = p: p.pname;
+  in
+  builtins.listToAttrs (map (name: let p = ps.${name}; in {
+    inherit name;
+    value = {
+      inherit (p) version provider doCheck;
+      url = p.src.url;
+      sha256 = p.src.outputHash;
+      dependencies = map pname p.dependencies;
+      propagated = map (d: d.name) p.propagatedBuildInputs;
+      buildSystem = map pname p.build-system;
+      native = map (d: d.name) p.nativeBuildInputs;
+      buildInputs = map (d: d.name) p.buildInputs;
+      patches = map baseNameOf p.patches;
+    };
+  }) names)"#;
+
+/// Evaluate `summary` for every package of `resolution` in the generated `file`.
+pub fn summarize(file: &Path, stub_arguments: &str, resolution: &Resolution) -> BTreeMap<String, serde_json::Value> {
+    let names: Vec<String> = resolution
+        .packages
+        .iter()
+        .map(|p| format!("{:?}", p.name))
+        .collect();
+    let expression = format!("({SUMMARY}) ({}) [ {} ]", apply(file, stub_arguments), names.join(" "));
+    serde_json::from_value(eval_json(&expression)).expect("summary is an attribute set")
+}
+
+/// The names of the packages the environment holds (the closure the stub's withPackages computes).
+pub fn environment_names(file: &Path, stub_arguments: &str) -> Vec<String> {
+    let expression = format!("map (p: p.pname) ({}).packages", apply(file, stub_arguments));
+    let mut names: Vec<String> =
+        serde_json::from_value(eval_json(&expression)).expect("a list of names");
+    names.sort();
+    names
+}

@@ -1,0 +1,172 @@
+# A small stand-in for nixpkgs: only the functions mach-nix's generated Nix calls, with the same
+# names and argument shapes as nixpkgs (24.05 or later), so that generated files evaluate and
+# build here, where nixpkgs cannot be downloaded.
+#
+# What is real: `fetchurl` is a fixed-output fetch (Nix's builtin fetcher, verified against the
+# sha256), `buildPythonPackage` installs the fetched wheel (or builds the fetched sdist with its
+# build system on PYTHONPATH, applying `patches`) with the host's CPython and pip, and
+# `python.withPackages` makes a virtual environment of the closure of `dependencies` /
+# `propagatedBuildInputs`. What is not: autoPatchelfHook, the manylinux libraries and every
+# nixpkgs package are empty marker derivations (the host's glibc serves the wheels), and tests
+# are never run (`doCheck` is only recorded).
+#
+# Use it as <nixpkgs>: `nix-build out.nix -I nixpkgs=tests/nix-stub`, or import it:
+# `import ./tests/nix-stub { pythonPackagesJson = ./fixture.json; }`.
+{
+  # The host interpreter the stub's `python311` runs (CPython 3.11 with pip).
+  hostPython ?
+    let fromEnv = builtins.getEnv "MACH_NIX_HOST_PYTHON";
+    in if fromEnv != "" then fromEnv else "/usr/bin/python3",
+  # A `--nixpkgs-json` file (`[{ attribute, pname, version }]`): the Python packages this
+  # "nixpkgs" has. Each is a source package with an (unfetchable) source of its own.
+  pythonPackagesJson ? null,
+  # Per-attribute extra arguments of those packages: `{ foo = ps: { patches = [ … ]; }; }`.
+  pythonPackagesExtra ? { },
+  ...
+}:
+
+let
+  lib = {
+    fix = f: let x = f x; in x;
+    extends = overlay: base: self: let super = base self; in super // overlay self super;
+    warnIf = cond: message: value: if cond then builtins.trace "warning: ${message}" value else value;
+  };
+
+  # An empty derivation standing for a nixpkgs package the stub does not really provide.
+  marker = name: derivation {
+    inherit name;
+    system = builtins.currentSystem;
+    builder = "/bin/sh";
+    args = [ "-c" "/bin/mkdir $out" ];
+  };
+
+  fetchurl = { url, sha256, name ? baseNameOf url }:
+    import <nix/fetchurl.nix> { inherit url sha256 name; };
+
+  mkPython = { attribute, pythonVersion }:
+    let
+      sitePackages = "lib/python${pythonVersion}/site-packages";
+
+      # Everything a package needs at run time: its Python dependencies, transitively.
+      closure = packages: map (entry: entry.package) (builtins.genericClosure {
+        startSet = map (package: { key = package.outPath; inherit package; }) packages;
+        operator = entry:
+          map (package: { key = package.outPath; inherit package; })
+            (builtins.filter (input: input ? pythonModule)
+              (entry.package.dependencies ++ entry.package.propagatedBuildInputs));
+      });
+
+      buildPythonPackage = args@{
+        pname, version, src,
+        format ? null, pyproject ? null,
+        dependencies ? [ ], propagatedBuildInputs ? [ ], build-system ? [ ],
+        nativeBuildInputs ? [ ], buildInputs ? [ ], patches ? [ ],
+        doCheck ? true, disabled ? false, passthru ? { }, ...
+      }:
+        assert pyproject != null -> format == null;
+        if disabled then throw "${pname}-${version} not supported for interpreter ${attribute}" else
+        let
+          kind = if format == "wheel" then "wheel" else "source";
+          drv = derivation {
+            name = "python${pythonVersion}-${pname}-${version}";
+            system = builtins.currentSystem;
+            builder = "/bin/sh";
+            args = [ ./build-python-package.sh ];
+            inherit src kind hostPython sitePackages patches nativeBuildInputs buildInputs;
+            # The build system and its run-time closure, importable during an sdist build.
+            buildPythonPath = builtins.concatStringsSep ":"
+              (map (package: "${package}/${sitePackages}") (closure build-system));
+            doCheck = if doCheck then "1" else "";
+          };
+        in
+        drv // passthru // {
+          inherit pname version src format pyproject dependencies propagatedBuildInputs
+            build-system nativeBuildInputs buildInputs patches doCheck disabled passthru;
+          pythonModule = attribute;
+          overridePythonAttrs = f:
+            buildPythonPackage (args // (if builtins.isFunction f then f args else f));
+        };
+
+      # The package set nixpkgs would have: buildPythonPackage, setuptools (the default build
+      # system) and the packages of `pythonPackagesJson`.
+      basePackages = self:
+        let
+          entries = if pythonPackagesJson == null then [ ]
+            else builtins.fromJSON (builtins.readFile pythonPackagesJson);
+          nixpkgsPackage = entry:
+            let extra = pythonPackagesExtra.${entry.attribute} or (ps: { });
+            in self.buildPythonPackage ({
+              inherit (entry) pname version;
+              src = fetchurl {
+                url = "https://nixpkgs.invalid/${entry.pname}-${entry.version}.tar.gz";
+                sha256 = builtins.hashString "sha256" "${entry.pname}-${entry.version}";
+              };
+              pyproject = true;
+            } // extra self);
+        in
+        {
+          inherit buildPythonPackage;
+          setuptools = self.buildPythonPackage {
+            pname = "setuptools";
+            version = "0-stub";
+            src = fetchurl {
+              url = "https://nixpkgs.invalid/setuptools.tar.gz";
+              sha256 = builtins.hashString "sha256" "setuptools";
+            };
+            pyproject = true;
+          };
+        } // builtins.listToAttrs (map (entry: {
+          name = entry.attribute;
+          value = nixpkgsPackage entry;
+        }) entries);
+
+      makePython = { packageOverrides ? (self: super: { }), self ? null }:
+        let
+          pkgs = lib.fix (lib.extends packageOverrides basePackages);
+          interpreter = {
+            inherit pythonVersion sitePackages pkgs hostPython;
+            executable = "python${pythonVersion}";
+            override = arguments: makePython ({ inherit packageOverrides; } // arguments);
+            withPackages = select:
+              let
+                packages = closure (select pkgs);
+                environment = derivation {
+                  name = "python${pythonVersion}-env";
+                  system = builtins.currentSystem;
+                  builder = "/bin/sh";
+                  args = [ ./python-env.sh ];
+                  inherit hostPython sitePackages packages;
+                };
+              in
+              environment // {
+                inherit packages;
+                # For nix-shell: puts the environment's python first on PATH.
+                env = derivation {
+                  name = "python${pythonVersion}-env-shell";
+                  system = builtins.currentSystem;
+                  builder = "/bin/sh";
+                  args = [ "-c" "echo 'this derivation is for nix-shell only' >&2; exit 1" ];
+                  shellHook = "export PATH=${environment}/bin:$PATH";
+                };
+              };
+          };
+        in
+        interpreter;
+    in
+    makePython { };
+
+  python311 = mkPython { attribute = "python311"; pythonVersion = "3.11"; };
+in
+{
+  inherit lib fetchurl python311;
+  python3 = python311;
+  autoPatchelfHook = marker "auto-patchelf-hook";
+  pythonManylinuxPackages =
+    let
+      manylinux1 = map marker [ "glibc" "libX11" "libXext" "libXrender" "libICE" "libSM" "libGL" "glib" "ncurses" ];
+    in {
+      inherit manylinux1;
+      manylinux2010 = manylinux1;
+      manylinux2014 = manylinux1 ++ [ (marker "expat") (marker "libxcrypt-legacy") ];
+    };
+}
