@@ -19,6 +19,9 @@
 pub mod cli;
 pub mod input;
 pub mod output;
+pub mod provider;
 pub mod ranges;
+pub mod report;
 pub mod resolution;
+pub mod solve;
 pub mod target;

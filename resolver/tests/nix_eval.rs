@@ -5,7 +5,6 @@
 mod nix_common;
 
 use nix_common::*;
-use resolver::resolution::Provider;
 use serde_json::json;
 
 fn hex(sha256: Option<[u8; 32]>) -> String {
@@ -21,15 +20,36 @@ fn requests_closure_evaluates_to_the_resolved_versions_urls_hashes_and_graph() {
 
     assert_eq!(
         summary.keys().collect::<Vec<_>>(),
-        ["certifi", "charset-normalizer", "idna", "requests", "urllib3"]
+        [
+            "certifi",
+            "charset-normalizer",
+            "idna",
+            "requests",
+            "urllib3"
+        ]
     );
     for package in &resolution.packages {
         let evaluated = &summary[&package.name];
         let file = package.file.as_ref().expect("wheel");
-        assert_eq!(evaluated["version"], json!(package.version), "{}", package.name);
+        assert_eq!(
+            evaluated["version"],
+            json!(package.version),
+            "{}",
+            package.name
+        );
         assert_eq!(evaluated["url"], json!(file.url), "{}", package.name);
-        assert_eq!(evaluated["sha256"], json!(hex(file.sha256)), "{}", package.name);
-        assert_eq!(evaluated["dependencies"], json!(package.dependencies), "{}", package.name);
+        assert_eq!(
+            evaluated["sha256"],
+            json!(hex(file.sha256)),
+            "{}",
+            package.name
+        );
+        assert_eq!(
+            evaluated["dependencies"],
+            json!(package.dependencies),
+            "{}",
+            package.name
+        );
         assert_eq!(evaluated["provider"], json!("wheel"));
         assert_eq!(evaluated["doCheck"], json!(false));
     }
@@ -38,14 +58,484 @@ fn requests_closure_evaluates_to_the_resolved_versions_urls_hashes_and_graph() {
         json!(["certifi", "charset-normalizer", "idna", "urllib3"])
     );
     // charset-normalizer is a cp311 manylinux wheel: autoPatchelf and the manylinux libraries.
-    assert_eq!(summary["charset-normalizer"]["native"], json!(["auto-patchelf-hook"]));
-    assert!(summary["charset-normalizer"]["buildInputs"]
-        .as_array()
-        .is_some_and(|libs| libs.contains(&json!("glibc"))));
+    assert_eq!(
+        summary["charset-normalizer"]["native"],
+        json!(["auto-patchelf-hook"])
+    );
+    assert!(
+        summary["charset-normalizer"]["buildInputs"]
+            .as_array()
+            .is_some_and(|libs| libs.contains(&json!("glibc")))
+    );
     assert_eq!(summary["idna"]["native"], json!([]));
     assert_eq!(
         environment_names(&file, ""),
-        ["certifi", "charset-normalizer", "idna", "requests", "urllib3"]
+        [
+            "certifi",
+            "charset-normalizer",
+            "idna",
+            "requests",
+            "urllib3"
+        ]
     );
 }
 
+#[test]
+fn numpy_pandas_wheels_are_manylinux_with_their_dependency_graph() {
+    let resolution = wheels(&["numpy", "pandas"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_nix(dir.path(), "pandas.nix", &resolution);
+    let summary = summarize(&file, "", &resolution);
+    assert_eq!(
+        summary["pandas"]["dependencies"],
+        json!(["numpy", "python-dateutil", "pytz", "tzdata"])
+    );
+    assert_eq!(summary["python-dateutil"]["dependencies"], json!(["six"]));
+    for name in ["numpy", "pandas"] {
+        assert_eq!(
+            summary[name]["native"],
+            json!(["auto-patchelf-hook"]),
+            "{name}"
+        );
+        let url = summary[name]["url"].as_str().expect("url");
+        assert!(
+            url.ends_with("-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"),
+            "{url}"
+        );
+    }
+    for name in ["pytz", "six", "tzdata", "python-dateutil"] {
+        assert_eq!(summary[name]["native"], json!([]), "{name}");
+        assert_eq!(summary[name]["buildInputs"], json!([]), "{name}");
+    }
+    for package in &resolution.packages {
+        let file = package.file.as_ref().expect("wheel");
+        assert_eq!(summary[&package.name]["sha256"], json!(hex(file.sha256)));
+    }
+    assert_eq!(
+        environment_names(&file, ""),
+        [
+            "numpy",
+            "pandas",
+            "python-dateutil",
+            "pytz",
+            "six",
+            "tzdata"
+        ]
+    );
+}
+
+#[test]
+fn the_file_records_snapshot_resolver_version_and_target() {
+    let resolution = wheels(&["requests"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_nix(dir.path(), "requests.nix", &resolution);
+    let text = std::fs::read_to_string(&file).expect("read");
+    assert!(text.contains(&format!("sha256:{}", resolution.snapshot.sha256)));
+    let mach_nix = eval_json(&format!("({}).machNix", apply(&file, "")));
+    assert_eq!(
+        mach_nix["resolverVersion"],
+        json!(env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(
+        mach_nix["snapshot"]["sha256"],
+        json!(resolution.snapshot.sha256)
+    );
+    assert_eq!(
+        mach_nix["snapshot"]["asOf"],
+        json!(resolution.snapshot.as_of)
+    );
+    assert_eq!(
+        mach_nix["target"],
+        json!({"python": "3.11", "system": "x86_64-linux"})
+    );
+    assert_eq!(mach_nix["requested"], json!(["requests"]));
+}
+
+#[test]
+fn tests_argument_turns_checks_on() {
+    let resolution = wheels(&["requests"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_nix(dir.path(), "requests.nix", &resolution);
+    let expression = format!(
+        "map (p: p.doCheck) (import {} {{ pkgs = import {} {{ }}; tests = true; }}).packages",
+        nix_path(&file),
+        nix_path(&stub_dir())
+    );
+    assert_eq!(
+        eval_json(&expression),
+        json!([true, true, true, true, true])
+    );
+}
+
+#[test]
+fn sdists_get_their_resolved_build_system() {
+    // requests, certifi and six declare setuptools; idna flit-core (a real PEP 517 backend).
+    let sdists = ["requests", "certifi", "idna", "six"];
+    let resolution = resolution(&["requests", "six"], |name| {
+        if sdists.contains(&name) {
+            Source::Sdist
+        } else {
+            Source::Wheel
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_nix(dir.path(), "sdists.nix", &resolution);
+    let summary = summarize(&file, "", &resolution);
+    for name in sdists {
+        let sdist = fixture_package(name).sdist.as_ref().expect("sdist");
+        assert_eq!(summary[name]["provider"], json!("sdist"), "{name}");
+        assert_eq!(summary[name]["url"], json!(sdist.url), "{name}");
+        assert_eq!(summary[name]["sha256"], json!(sdist.sha256), "{name}");
+    }
+    assert_eq!(summary["requests"]["buildSystem"], json!(["setuptools"]));
+    assert_eq!(summary["idna"]["buildSystem"], json!(["flit-core"]));
+    // The build system is the resolved one (a PyPI wheel), not nixpkgs' setuptools.
+    assert_eq!(summary["setuptools"]["provider"], json!("wheel"));
+    assert_eq!(summary["setuptools"]["version"], json!("75.6.0"));
+    // Build-only packages are not in the environment.
+    assert_eq!(
+        environment_names(&file, ""),
+        [
+            "certifi",
+            "charset-normalizer",
+            "idna",
+            "requests",
+            "six",
+            "urllib3"
+        ]
+    );
+}
+
+#[test]
+fn an_sdist_declaring_no_build_system_gets_setuptools() {
+    // PEP 517: no [build-system] means setuptools' legacy backend.
+    let mut resolution = resolution(&["six"], |_| Source::Sdist);
+    let six = resolution
+        .packages
+        .iter_mut()
+        .find(|p| p.name == "six")
+        .expect("six");
+    six.build_dependencies.clear();
+    six.build_backend = None;
+    resolution.packages.retain(|p| p.name == "six");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_nix(dir.path(), "six.nix", &resolution);
+    let summary = summarize(&file, "", &resolution);
+    // nixpkgs' (here: the stub's) setuptools, as the resolution has none.
+    assert_eq!(summary["six"]["buildSystem"], json!(["setuptools"]));
+    let version = eval_json(&format!(
+        "(builtins.head ({}).python.pkgs.six.build-system).version",
+        apply(&file, "")
+    ));
+    assert_eq!(version, json!("0-stub"));
+}
+
+fn nixpkgs_json() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nix/nixpkgs.json");
+    format!("pythonPackagesJson = {};", nix_path(&path))
+}
+
+/// requests from its sdist over nixpkgs' requests, certifi from nixpkgs, the rest wheels.
+fn nixpkgs_mix() -> resolver::resolution::Resolution {
+    resolution(&["requests"], |name| match name {
+        "requests" => Source::Sdist,
+        "certifi" => Source::Nixpkgs,
+        _ => Source::Wheel,
+    })
+}
+
+#[test]
+fn an_sdist_nixpkgs_has_overrides_nixpkgs_keeping_native_inputs_and_patches() {
+    let resolution = nixpkgs_mix();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_nix(dir.path(), "mix.nix", &resolution);
+    let summary = summarize(&file, &nixpkgs_json(), &resolution);
+    let requests = &summary["requests"];
+    let sdist = fixture_package("requests").sdist.as_ref().expect("sdist");
+    // Source and version swapped for the resolved ones (nixpkgs has 2.31.0) …
+    assert_eq!(requests["version"], json!("2.32.3"));
+    assert_eq!(requests["url"], json!(sdist.url));
+    assert_eq!(requests["sha256"], json!(sdist.sha256));
+    assert_eq!(requests["provider"], json!("sdist"));
+    // … nixpkgs' native inputs, C libraries and patch kept …
+    assert_eq!(requests["native"], json!(["pkg-config"]));
+    assert_eq!(requests["buildInputs"], json!(["openssl"]));
+    assert_eq!(requests["patches"], json!(["requests-nixpkgs.patch"]));
+    assert_eq!(requests["propagated"], json!(["libffi"]));
+    // … and its Python inputs are the resolved ones.
+    assert_eq!(
+        requests["dependencies"],
+        json!(["certifi", "charset-normalizer", "idna", "urllib3"])
+    );
+    assert_eq!(requests["buildSystem"], json!(["setuptools"]));
+    // idna is a wheel even though nixpkgs has it: wheels are never nixpkgs overrides.
+    assert_eq!(summary["idna"]["provider"], json!("wheel"));
+    assert_eq!(summary["idna"]["version"], json!("3.10"));
+}
+
+#[test]
+fn the_nixpkgs_provider_keeps_nixpkgs_source() {
+    let resolution = nixpkgs_mix();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_nix(dir.path(), "mix.nix", &resolution);
+    let summary = summarize(&file, &nixpkgs_json(), &resolution);
+    let certifi = &summary["certifi"];
+    assert_eq!(certifi["provider"], json!("nixpkgs"));
+    assert_eq!(certifi["version"], json!("2024.8.30"));
+    assert_eq!(
+        certifi["url"],
+        json!("https://nixpkgs.invalid/certifi-2024.8.30.tar.gz")
+    );
+    assert_eq!(certifi["doCheck"], json!(false));
+    // The environment derivation instantiates (no build needed to get its .drv).
+    let drv = eval_json(&format!("({}).drvPath", apply(&file, &nixpkgs_json())));
+    assert!(
+        drv.as_str()
+            .is_some_and(|d| d.ends_with("-python3.11-env.drv")),
+        "{drv}"
+    );
+}
+
+#[test]
+fn a_nixpkgs_package_missing_from_nixpkgs_is_a_clear_error() {
+    let resolution = nixpkgs_mix();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_nix(dir.path(), "mix.nix", &resolution);
+    // The stub without the --nixpkgs-json packages has no certifi.
+    let error = eval_error(&format!("({}).drvPath", apply(&file, "")));
+    assert!(
+        error.contains("the resolution uses python.pkgs.certifi from nixpkgs, but this nixpkgs has no such package"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_nixpkgs_version_other_than_the_resolved_one_warns() {
+    let mut resolution = nixpkgs_mix();
+    let certifi = resolution
+        .packages
+        .iter_mut()
+        .find(|p| p.name == "certifi")
+        .expect("certifi");
+    certifi.version = "2099.1.1".to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_nix(dir.path(), "mix.nix", &resolution);
+    let output = nix_command("nix-instantiate")
+        .args(["--eval", "--strict", "--expr"])
+        .arg(format!(
+            "({}).python.pkgs.certifi.version",
+            apply(&file, &nixpkgs_json())
+        ))
+        .output()
+        .expect("run nix-instantiate");
+    let stdout = check(output.clone(), "evaluation");
+    assert_eq!(stdout.trim(), "\"2024.8.30\"");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "python.pkgs.certifi is 2024.8.30 in this nixpkgs, the resolution expected 2099.1.1"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn dependency_cycles_evaluate_without_infinite_recursion() {
+    // A run-time cycle across providers: requests (sdist over nixpkgs) -> certifi (nixpkgs)
+    // -> requests; and nixpkgs' own idna definition depends on requests, which depends on idna.
+    let mut resolution = nixpkgs_mix();
+    let certifi = resolution
+        .packages
+        .iter_mut()
+        .find(|p| p.name == "certifi")
+        .expect("certifi");
+    certifi.dependencies = vec!["requests".to_string()];
+    resolution.cycles = vec![vec!["certifi".into(), "requests".into(), "certifi".into()]];
+    let stub = format!(
+        "{} pythonPackagesExtra = {{ idna = ps: {{ propagatedBuildInputs = [ ps.requests ]; }}; }};",
+        nixpkgs_json()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_nix(dir.path(), "cycle.nix", &resolution);
+
+    let mach_nix = eval_json(&format!("({}).machNix", apply(&file, &stub)));
+    assert_eq!(
+        mach_nix["brokenEdges"],
+        json!([{"from": "certifi", "to": "requests", "build": false}])
+    );
+    // requests is requested anyway; certifi no longer pulls it in.
+    assert_eq!(mach_nix["environment"], json!(["requests"]));
+    let summary = summarize(&file, &stub, &resolution);
+    assert_eq!(summary["certifi"]["dependencies"], json!([]));
+    assert!(eval_json(&format!("({}).drvPath", apply(&file, &stub))).is_string());
+    assert_eq!(
+        environment_names(&file, &stub),
+        [
+            "certifi",
+            "charset-normalizer",
+            "idna",
+            "requests",
+            "urllib3"
+        ]
+    );
+}
+
+#[test]
+fn a_broken_edge_to_an_unrequested_package_puts_it_in_the_environment() {
+    // idna -> certifi -> idna, requests needs neither directly here.
+    let mut resolution = wheels(&["requests"]);
+    for package in &mut resolution.packages {
+        match package.name.as_str() {
+            "requests" => package.dependencies = vec!["certifi".into()],
+            "certifi" => package.dependencies = vec!["idna".into()],
+            "idna" => package.dependencies = vec!["certifi".into()],
+            _ => {}
+        }
+    }
+    resolution
+        .packages
+        .retain(|p| ["requests", "certifi", "idna"].contains(&p.name.as_str()));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_nix(dir.path(), "cycle.nix", &resolution);
+    let mach_nix = eval_json(&format!("({}).machNix", apply(&file, "")));
+    assert_eq!(
+        mach_nix["brokenEdges"],
+        json!([{"from": "idna", "to": "certifi", "build": false}])
+    );
+    assert_eq!(mach_nix["environment"], json!(["requests", "certifi"]));
+    assert_eq!(
+        environment_names(&file, ""),
+        ["certifi", "idna", "requests"]
+    );
+}
+
+#[test]
+fn a_build_cycle_takes_the_build_dependency_from_nixpkgs() {
+    // flit-core's build needs idna, idna's build needs flit-core: idna is built with nixpkgs' flit-core.
+    let mut resolution = resolution(&["idna"], |_| Source::Sdist);
+    for package in &mut resolution.packages {
+        if package.name == "flit-core" {
+            package.build_dependencies = vec!["idna".into()];
+        }
+    }
+    let stub = "pythonPackagesJson = builtins.toFile \"nixpkgs.json\" ''[{\"attribute\":\"flit-core\",\"pname\":\"flit-core\",\"version\":\"3.9.0\"}]'';";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_nix(dir.path(), "build-cycle.nix", &resolution);
+    let mach_nix = eval_json(&format!("({}).machNix", apply(&file, stub)));
+    assert_eq!(
+        mach_nix["brokenEdges"],
+        json!([{"from": "idna", "to": "flit-core", "build": true}])
+    );
+    let versions = eval_json(&format!(
+        "map (p: p.version) ({}).python.pkgs.idna.build-system",
+        apply(&file, stub)
+    ));
+    assert_eq!(versions, json!(["3.9.0"]));
+    assert!(eval_json(&format!("({}).drvPath", apply(&file, stub))).is_string());
+}
+
+#[test]
+fn mach_nix_env_writes_a_directory_nix_shell_can_use() {
+    let resolution = wheels(&["requests"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = dir.path().join("env");
+    resolver::output::nix::write_env(
+        &env,
+        &resolution,
+        "requests==2.32.3\n",
+        "lock-version = \"1.0\"\n",
+    )
+    .expect("write_env");
+    let mut files: Vec<String> = std::fs::read_dir(&env)
+        .expect("env dir")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .to_string()
+        })
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "default.nix",
+            "pylock.toml",
+            "requirements.txt",
+            "shell.nix"
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.join("requirements.txt")).expect("read"),
+        "requests==2.32.3\n"
+    );
+    // default.nix takes <nixpkgs> (the stub, through NIX_PATH); shell.nix is its `.env`.
+    let names = eval_json(&format!(
+        "map (p: p.pname) (import {}).packages",
+        nix_path(&env.join("default.nix"))
+    ));
+    assert_eq!(names.as_array().map(Vec::len), Some(5));
+    let shell = eval_json(&format!(
+        "(import {} {{ }}).shellHook",
+        nix_path(&env.join("shell.nix"))
+    ));
+    assert!(
+        shell
+            .as_str()
+            .is_some_and(|hook| hook.contains("-python3.11-env/bin")),
+        "{shell}"
+    );
+}
+
+#[test]
+fn render_refuses_a_wheel_without_sha256() {
+    let mut resolution = wheels(&["idna"]);
+    resolution.packages[0].file.as_mut().expect("file").sha256 = None;
+    let error = resolver::output::nix::render(&resolution).expect_err("no hash");
+    assert_eq!(
+        error.to_string(),
+        "package `idna`: file `idna-3.10-py3-none-any.whl` has no sha256, so Nix cannot fetch it reproducibly"
+    );
+}
+
+#[test]
+fn snapshot_requests_wheels() {
+    let text = resolver::output::nix::render(&wheels(&["requests"])).expect("render");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn snapshot_numpy_pandas_wheels() {
+    let text = resolver::output::nix::render(&wheels(&["pandas"])).expect("render");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn snapshot_sdist_and_nixpkgs_with_a_cycle() {
+    let mut resolution = nixpkgs_mix();
+    let certifi = resolution
+        .packages
+        .iter_mut()
+        .find(|p| p.name == "certifi")
+        .expect("certifi");
+    certifi.dependencies = vec!["requests".to_string()];
+    resolution.cycles = vec![vec!["certifi".into(), "requests".into(), "certifi".into()]];
+    let text = resolver::output::nix::render(&resolution).expect("render");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn generated_nix_parses() {
+    // Every snapshot above is valid Nix syntax, independent of the stub.
+    for resolution in [wheels(&["requests"]), wheels(&["pandas"]), nixpkgs_mix()] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = write_nix(dir.path(), "out.nix", &resolution);
+        let output = nix_command("nix-instantiate")
+            .arg("--parse")
+            .arg(&file)
+            .output()
+            .expect("run");
+        check(output, "nix-instantiate --parse");
+    }
+}

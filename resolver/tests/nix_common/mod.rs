@@ -73,7 +73,9 @@ pub fn fixture_package(name: &str) -> &'static FixturePackage {
         .packages
         .iter()
         .find(|p| p.name == name)
-        .unwrap_or_else(|| panic!("`{name}` is not in the fixture; add it to scripts/record-nix-fixtures.py"))
+        .unwrap_or_else(|| {
+            panic!("`{name}` is not in the fixture; add it to scripts/record-nix-fixtures.py")
+        })
 }
 
 fn file(record: &FixtureFile) -> File {
@@ -219,7 +221,9 @@ pub fn host_python() -> &'static str {
                     .to_string();
             }
         }
-        panic!("the Nix tests need a CPython 3.11 with pip at /usr/bin/python3 or as python3 on PATH")
+        panic!(
+            "the Nix tests need a CPython 3.11 with pip at /usr/bin/python3 or as python3 on PATH"
+        )
     })
 }
 
@@ -302,19 +306,30 @@ pub const SUMMARY: &str = r#"result: names:
   }) names)"#;
 
 /// Evaluate `summary` for every package of `resolution` in the generated `file`.
-pub fn summarize(file: &Path, stub_arguments: &str, resolution: &Resolution) -> BTreeMap<String, serde_json::Value> {
+pub fn summarize(
+    file: &Path,
+    stub_arguments: &str,
+    resolution: &Resolution,
+) -> BTreeMap<String, serde_json::Value> {
     let names: Vec<String> = resolution
         .packages
         .iter()
         .map(|p| format!("{:?}", p.name))
         .collect();
-    let expression = format!("({SUMMARY}) ({}) [ {} ]", apply(file, stub_arguments), names.join(" "));
+    let expression = format!(
+        "({SUMMARY}) ({}) [ {} ]",
+        apply(file, stub_arguments),
+        names.join(" ")
+    );
     serde_json::from_value(eval_json(&expression)).expect("summary is an attribute set")
 }
 
 /// The names of the packages the environment holds (the closure the stub's withPackages computes).
 pub fn environment_names(file: &Path, stub_arguments: &str) -> Vec<String> {
-    let expression = format!("map (p: p.pname) ({}).packages", apply(file, stub_arguments));
+    let expression = format!(
+        "map (p: p.pname) ({}).packages",
+        apply(file, stub_arguments)
+    );
     let mut names: Vec<String> =
         serde_json::from_value(eval_json(&expression)).expect("a list of names");
     names.sort();

@@ -1,0 +1,481 @@
+//! Why a resolution failed, in plain sentences and PEP 440 terms.
+//!
+//! Three failures are told apart because users act on them differently:
+//! - [`ResolveError::NotInSnapshot`]: the project is unknown to this snapshot (a typo, a project
+//!   newer than the snapshot date, or one the crawl missed: `mach-nix show NAME` tells more);
+//! - [`ResolveError::NoCompatibleFile`]: releases exist, but none has a file for this system and
+//!   interpreter with the enabled providers;
+//! - [`ResolveError::Conflict`]: requirements that cannot hold together; pubgrub's derivation tree
+//!   is told as a chain of "Because … and …, …" sentences whose ranges read as PEP 440 specifiers
+//!   and whose dead ends say why each excluded release was excluded.
+
+use std::fmt::Write as _;
+use std::ops::Bound;
+
+use db_format::types::Version;
+use pubgrub::{
+    DefaultStringReporter, DerivationTree, Derived, External, Map, Ranges, ReportFormatter,
+    Reporter, Term,
+};
+
+use crate::input::Origin;
+use crate::provider::Rejection;
+use crate::resolution::SnapshotPin;
+use crate::solve::{Pkg, Solver, Unusable};
+
+/// A resolution that could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error(
+        "{}{name} is not in this snapshot (snapshot date {date}); `mach-nix show {name}` tells what the snapshot knows",
+        at(origin)
+    )]
+    NotInSnapshot {
+        name: String,
+        date: String,
+        origin: Option<Origin>,
+    },
+    #[error("no file of {name} fits {target}: {details}")]
+    NoCompatibleFile {
+        name: String,
+        target: String,
+        details: String,
+    },
+    #[error("the requirements cannot be resolved together:\n{explanation}")]
+    Conflict { explanation: String },
+    #[error("{origin}: the project requires Python {requires}, but the target is Python {python}")]
+    PythonMismatch {
+        origin: Origin,
+        requires: String,
+        python: String,
+    },
+    #[error(
+        "{origin}: {url} is not a file of this snapshot; direct URLs resolve only to files the snapshot has"
+    )]
+    UrlNotInSnapshot { origin: Origin, url: String },
+    #[error("cannot read the snapshot: {0}")]
+    Snapshot(#[source] db_format::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn at(origin: &Option<Origin>) -> String {
+    origin
+        .as_ref()
+        .map(|o| format!("{o}: "))
+        .unwrap_or_default()
+}
+
+/// `YYYY-MM-DD` of the snapshot's `as_of` (else its creation time), in UTC.
+pub fn snapshot_date(pin: &SnapshotPin) -> String {
+    let seconds = pin.as_of.unwrap_or(pin.created);
+    let days = seconds.div_euclid(86_400);
+    // Howard Hinnant's civil-from-days algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// A version for people: internal sentinels folded back (`1.0.post0.dev0` bound → `1.0`).
+fn bound_text(version: &Version, upper: bool, included: bool) -> String {
+    let text = version.to_string();
+    if let Some(base) = text.strip_suffix(".post0.dev0") {
+        // The least version above every `base+local`.
+        return if upper {
+            format!("<={base}")
+        } else {
+            format!(">{base}")
+        };
+    }
+    if let Some(base) = text
+        .strip_suffix("min0")
+        .or_else(|| text.strip_suffix(".dev0").filter(|_| upper && !included))
+    {
+        return format!("<{base}");
+    }
+    if let Some(base) = text.strip_suffix("max0") {
+        return if upper {
+            format!("<={base}")
+        } else {
+            format!(">{base}")
+        };
+    }
+    match (upper, included) {
+        (true, true) => format!("<={text}"),
+        (true, false) => format!("<{text}"),
+        (false, true) => format!(">={text}"),
+        (false, false) => format!(">{text}"),
+    }
+}
+
+/// A version set as PEP 440 specifiers: `>=1.0, <2.0`, alternatives joined by ` or `.
+pub fn range_text(range: &Ranges<Version>) -> String {
+    if range == &Ranges::full() {
+        return "(any version)".to_owned();
+    }
+    if range.is_empty() {
+        return "(no version)".to_owned();
+    }
+    if let Some(version) = crate::ranges::pinned_version(range) {
+        return format!("=={version}");
+    }
+    let parts: Vec<String> = range
+        .iter()
+        .map(|(lower, upper)| match (lower, upper) {
+            (Bound::Included(low), Bound::Included(high)) if low == high => format!("=={low}"),
+            _ => {
+                let mut pieces = Vec::new();
+                match lower {
+                    Bound::Included(v) => pieces.push(bound_text(v, false, true)),
+                    Bound::Excluded(v) => pieces.push(bound_text(v, false, false)),
+                    Bound::Unbounded => {}
+                }
+                match upper {
+                    Bound::Included(v) => pieces.push(bound_text(v, true, true)),
+                    Bound::Excluded(v) => pieces.push(bound_text(v, true, false)),
+                    Bound::Unbounded => {}
+                }
+                pieces.join(", ")
+            }
+        })
+        .collect();
+    parts.join(" or ")
+}
+
+fn package_range(package: &Pkg, range: &Ranges<Version>) -> String {
+    match package {
+        Pkg::Root => package.to_string(),
+        _ if range == &Ranges::full() => package.to_string(),
+        _ => format!("{package}{}", range_text(range)),
+    }
+}
+
+/// The formatter: knows the snapshot's candidates to say why versions are missing.
+struct Formatter<'s, 'a> {
+    solver: &'s Solver<'a>,
+    date: String,
+}
+
+impl Formatter<'_, '_> {
+    fn no_versions(&self, package: &Pkg, range: &Ranges<Version>) -> String {
+        let Some(name) = package.name() else {
+            return "the requirements cannot be met".to_owned();
+        };
+        let Ok(data) = self.solver.package(name) else {
+            return format!("{name} cannot be read from the snapshot");
+        };
+        if data.project.is_none() && data.candidates.candidates.is_empty() {
+            return format!(
+                "{name} is not in this snapshot (snapshot date {})",
+                self.date
+            );
+        }
+        let mut reasons: Vec<String> = Vec::new();
+        for (version, rejection) in &data.candidates.rejected {
+            if version.parse::<Version>().is_ok_and(|v| range.contains(&v)) {
+                reasons.push(format!("{name} {version} {}", self.rejection(rejection)));
+            }
+        }
+        for candidate in &data.candidates.candidates {
+            if range.contains(&candidate.version) && candidate.yanked {
+                reasons.push(format!(
+                    "{name} {} is yanked (pin it with == to use it)",
+                    candidate.version
+                ));
+            }
+        }
+        let what = if range == &Ranges::full() {
+            format!("no version of {name} can be used")
+        } else {
+            format!("no version of {name} matches {}", range_text(range))
+        };
+        match reasons.len() {
+            0 => what,
+            n if n <= 3 => format!("{what} ({})", reasons.join("; ")),
+            n => format!("{what} ({}; and {} more)", reasons[..3].join("; "), n - 3),
+        }
+    }
+
+    fn rejection(&self, rejection: &Rejection) -> String {
+        let target = &self.solver_target();
+        match rejection {
+            Rejection::RequiresPython(spec) => format!(
+                "requires Python {spec}, the target is Python {}",
+                self.solver.target().python
+            ),
+            Rejection::NoCompatibleFile { .. } => format!("has no file for {target} ({rejection})"),
+            other => other.to_string(),
+        }
+    }
+
+    fn solver_target(&self) -> String {
+        let target = self.solver.target();
+        format!("{}/{}", target.system, target.python_tag())
+    }
+
+    fn terms(&self, terms: &Map<Pkg, Term<Ranges<Version>>>) -> String {
+        let listed: Vec<_> = terms.iter().collect();
+        match listed.as_slice() {
+            [] => "the requirements cannot be met".to_owned(),
+            [(Pkg::Root, _)] => "the requirements cannot be met".to_owned(),
+            [(package, Term::Positive(range))] => {
+                format!("{} cannot be used", package_range(package, range))
+            }
+            [(package, Term::Negative(range))] => {
+                format!("{} is required", package_range(package, range))
+            }
+            [(p1, Term::Positive(r1)), (p2, Term::Negative(r2))]
+            | [(p2, Term::Negative(r2)), (p1, Term::Positive(r1))] => self.external(
+                &External::FromDependencyOf((*p1).clone(), r1.clone(), (*p2).clone(), r2.clone()),
+            ),
+            many => {
+                let parts: Vec<String> = many
+                    .iter()
+                    .map(|(package, term)| match term {
+                        Term::Positive(range) => package_range(package, range),
+                        Term::Negative(range) => format!("not {}", package_range(package, range)),
+                    })
+                    .collect();
+                format!("{} cannot all hold", parts.join(", "))
+            }
+        }
+    }
+
+    fn external(&self, external: &External<Pkg, Ranges<Version>, Unusable>) -> String {
+        match external {
+            External::NotRoot(package, _) => format!("we resolve {package}"),
+            External::NoVersions(package, range) => self.no_versions(package, range),
+            External::Custom(package, range, reason) => {
+                format!("{} cannot be used: {reason}", package_range(package, range))
+            }
+            External::FromDependencyOf(package, range, dep, dep_range) => match package {
+                Pkg::Root => format!("you require {}", package_range(dep, dep_range)),
+                Pkg::Extra(name, _) if Some(name) == dep.name() => {
+                    format!(
+                        "{} belongs to {}",
+                        package_range(package, range),
+                        package_range(dep, dep_range)
+                    )
+                }
+                _ => format!(
+                    "{} depends on {}",
+                    package_range(package, range),
+                    package_range(dep, dep_range)
+                ),
+            },
+        }
+    }
+}
+
+type Tree = DerivationTree<Pkg, Ranges<Version>, Unusable>;
+type Ext = External<Pkg, Ranges<Version>, Unusable>;
+type Terms = Map<Pkg, Term<Ranges<Version>>>;
+type Der = Derived<Pkg, Ranges<Version>, Unusable>;
+
+impl ReportFormatter<Pkg, Ranges<Version>, Unusable> for Formatter<'_, '_> {
+    type Output = String;
+
+    fn format_external(&self, external: &Ext) -> String {
+        self.external(external)
+    }
+
+    fn format_terms(&self, terms: &Terms) -> String {
+        self.terms(terms)
+    }
+
+    fn explain_both_external(&self, e1: &Ext, e2: &Ext, current: &Terms) -> String {
+        format!(
+            "Because {} and {}, {}.",
+            self.external(e1),
+            self.external(e2),
+            self.terms(current)
+        )
+    }
+
+    fn explain_both_ref(
+        &self,
+        id1: usize,
+        d1: &Der,
+        id2: usize,
+        d2: &Der,
+        current: &Terms,
+    ) -> String {
+        format!(
+            "Because {} ({id1}) and {} ({id2}), {}.",
+            self.terms(&d1.terms),
+            self.terms(&d2.terms),
+            self.terms(current)
+        )
+    }
+
+    fn explain_ref_and_external(
+        &self,
+        id: usize,
+        derived: &Der,
+        external: &Ext,
+        current: &Terms,
+    ) -> String {
+        format!(
+            "Because {} ({id}) and {}, {}.",
+            self.terms(&derived.terms),
+            self.external(external),
+            self.terms(current)
+        )
+    }
+
+    fn and_explain_external(&self, external: &Ext, current: &Terms) -> String {
+        format!(
+            "And because {}, {}.",
+            self.external(external),
+            self.terms(current)
+        )
+    }
+
+    fn and_explain_ref(&self, id: usize, derived: &Der, current: &Terms) -> String {
+        format!(
+            "And because {} ({id}), {}.",
+            self.terms(&derived.terms),
+            self.terms(current)
+        )
+    }
+
+    fn and_explain_prior_and_external(
+        &self,
+        prior: &Ext,
+        external: &Ext,
+        current: &Terms,
+    ) -> String {
+        format!(
+            "And because {} and {}, {}.",
+            self.external(prior),
+            self.external(external),
+            self.terms(current)
+        )
+    }
+}
+
+/// The packages whose versions ran out in the tree (its `NoVersions` leaves).
+fn exhausted(tree: &Tree, out: &mut Vec<(Pkg, Ranges<Version>)>) {
+    match tree {
+        DerivationTree::External(External::NoVersions(package, range)) => {
+            out.push((package.clone(), range.clone()))
+        }
+        DerivationTree::External(_) => {}
+        DerivationTree::Derived(derived) => {
+            exhausted(&derived.cause1, out);
+            exhausted(&derived.cause2, out);
+        }
+    }
+}
+
+/// Turn pubgrub's failure into the most specific [`ResolveError`].
+pub(crate) fn explain(tree: &Tree, solver: &Solver<'_>, pin: &SnapshotPin) -> ResolveError {
+    let formatter = Formatter {
+        solver,
+        date: snapshot_date(pin),
+    };
+    let explanation = DefaultStringReporter::report_with_formatter(tree, &formatter);
+    let mut leaves = Vec::new();
+    exhausted(tree, &mut leaves);
+    // A single direct requirement whose every release in range lacks a usable file.
+    if let [(Pkg::Base(name), range)] = leaves.as_slice()
+        && tree.packages().len() <= 2
+        && let Ok(data) = solver.package(name)
+    {
+        let in_range: Vec<&(String, Rejection)> = data
+            .candidates
+            .rejected
+            .iter()
+            .filter(|(version, _)| version.parse::<Version>().is_ok_and(|v| range.contains(&v)))
+            .collect();
+        let no_file = !in_range.is_empty()
+            && in_range
+                .iter()
+                .all(|(_, r)| matches!(r, Rejection::NoCompatibleFile { .. }))
+            && !data
+                .candidates
+                .candidates
+                .iter()
+                .any(|c| range.contains(&c.version));
+        if no_file {
+            let mut details = String::new();
+            for (version, rejection) in in_range.iter().rev().take(5) {
+                let files = data
+                    .project
+                    .as_ref()
+                    .and_then(|p| p.releases.iter().find(|r| &r.version == version))
+                    .map(|r| {
+                        r.files
+                            .iter()
+                            .map(|f| f.filename.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default();
+                let files = if files.is_empty() {
+                    "no files".to_owned()
+                } else {
+                    files
+                };
+                let _ = write!(details, "\n  {name} {version} {rejection}: {files}");
+            }
+            if in_range.len() > 5 {
+                let _ = write!(details, "\n  … and {} older releases", in_range.len() - 5);
+            }
+            return ResolveError::NoCompatibleFile {
+                name: name.to_string(),
+                target: formatter.solver_target(),
+                details,
+            };
+        }
+    }
+    ResolveError::Conflict { explanation }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use db_format::types::VersionSpecifiers;
+
+    use super::*;
+
+    fn text(spec: &str) -> String {
+        range_text(&crate::ranges::specifiers_to_ranges(
+            &VersionSpecifiers::from_str(spec).expect("valid"),
+        ))
+    }
+
+    #[test]
+    fn ranges_read_as_pep440() {
+        assert_eq!(text(">=1.0,<2.0"), ">=1.0, <2.0");
+        assert_eq!(text("==1.0"), "==1.0");
+        assert_eq!(text("<=1.0"), "<=1.0");
+        assert_eq!(text(">1.0"), ">1.0");
+        assert_eq!(text("~=1.4.2"), ">=1.4.2, <1.5");
+        assert_eq!(text("!=1.5"), "<1.5 or >1.5");
+        assert_eq!(text(""), "(any version)");
+    }
+
+    #[test]
+    fn snapshot_dates_are_utc_days() {
+        let pin = SnapshotPin {
+            sha256: String::new(),
+            created: 1_700_000_000,
+            as_of: None,
+        };
+        assert_eq!(snapshot_date(&pin), "2023-11-14");
+        let pin = SnapshotPin {
+            as_of: Some(0),
+            ..pin
+        };
+        assert_eq!(snapshot_date(&pin), "1970-01-01");
+    }
+}

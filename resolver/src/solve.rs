@@ -1,0 +1,729 @@
+//! The pubgrub [`DependencyProvider`] over a snapshot, and [`resolve`], the library entry point
+//! the CLI and the tests call.
+//!
+//! Packages are the root (the user's requirements), a project, or a project's extra. An extra is
+//! a virtual package pinned to its project's version (`a[x] 1.0` depends on `a ==1.0` and on the
+//! requirements `a 1.0` declares under `extra == "x"`), so extras of one project always agree.
+//! Markers are evaluated once, for the target; `-c` constraints narrow every dependency on the
+//! constrained project. Candidates come from [`crate::provider`]; which one is tried first:
+//! - pre-releases only when a user requirement names one (`>=2.0b1`), `--pre` is given, or no
+//!   final release is in the range (PEP 440, as uv's default `if-necessary-or-explicit`);
+//! - yanked releases only when a user requirement pins exactly that version (PEP 592);
+//! - then by [`crate::provider::Mode`].
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::rc::Rc;
+use std::str::FromStr;
+
+use db_format::types::{ExtraName, PackageName, Requirement, Version};
+use db_format::{DependencyRecord, MetadataSource, Project, Snapshot};
+use pubgrub::{
+    Dependencies, DependencyProvider, PackageResolutionStatistics, PubGrubError, Ranges,
+};
+use uv_pep508::{VerbatimUrl, VersionOrUrl};
+
+use crate::input::{Entry, Input};
+use crate::provider::{
+    Candidate, Candidates, Mode, NixpkgsIndex, PackageOptions, ProviderConfig, ProviderKind, Supply,
+};
+use crate::ranges::{pinned_version, specifiers_to_ranges};
+use crate::report::{self, ResolveError};
+use crate::resolution::{Provider, Resolution, ResolvedPackage, SnapshotPin, Target};
+use crate::target::TargetEnv;
+
+/// A pubgrub package.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Pkg {
+    Root,
+    Base(PackageName),
+    Extra(PackageName, ExtraName),
+}
+
+impl Pkg {
+    /// The project behind the package (`None` for the root).
+    pub fn name(&self) -> Option<&PackageName> {
+        match self {
+            Pkg::Root => None,
+            Pkg::Base(name) | Pkg::Extra(name, _) => Some(name),
+        }
+    }
+}
+
+impl fmt::Display for Pkg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pkg::Root => f.write_str("the requirements"),
+            Pkg::Base(name) => write!(f, "{name}"),
+            Pkg::Extra(name, extra) => write!(f, "{name}[{extra}]"),
+        }
+    }
+}
+
+/// Why a version's dependencies cannot be used (pubgrub's custom incompatibility).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unusable {
+    /// The snapshot has no dependency metadata for the chosen file.
+    NoMetadata(String),
+    /// The metadata has a requirement that does not parse.
+    BadMetadata(String),
+}
+
+impl fmt::Display for Unusable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unusable::NoMetadata(why) => {
+                write!(f, "the snapshot has no dependency metadata for it ({why})")
+            }
+            Unusable::BadMetadata(why) => write!(f, "its metadata is invalid: {why}"),
+        }
+    }
+}
+
+/// How the resolution is made.
+#[derive(Debug, Clone)]
+pub struct ResolveOptions {
+    pub target: TargetEnv,
+    pub providers: ProviderConfig,
+    pub mode: Mode,
+    pub nixpkgs: Option<NixpkgsIndex>,
+    /// Pre-releases allowed for every package (`--pre`).
+    pub allow_prereleases: bool,
+}
+
+/// One project's snapshot data and candidates, computed once.
+#[derive(Debug)]
+pub(crate) struct PackageData {
+    pub(crate) project: Option<Project>,
+    pub(crate) candidates: Candidates,
+}
+
+impl PackageData {
+    fn candidate(&self, version: &Version) -> Option<&Candidate> {
+        self.candidates
+            .candidates
+            .iter()
+            .find(|c| &c.version == version)
+    }
+}
+
+type Deps = BTreeMap<Pkg, Ranges<Version>>;
+
+/// The dependency provider: the snapshot seen from one target.
+#[derive(Debug)]
+pub(crate) struct Solver<'a> {
+    snapshot: &'a Snapshot,
+    options: &'a ResolveOptions,
+    root: Deps,
+    constraints: HashMap<PackageName, Ranges<Version>>,
+    hashes: HashMap<PackageName, Vec<[u8; 32]>>,
+    urls: HashMap<PackageName, String>,
+    explicit_prereleases: HashSet<PackageName>,
+    yanked_pins: HashSet<(PackageName, Version)>,
+    packages: RefCell<HashMap<PackageName, Rc<PackageData>>>,
+    discovered: RefCell<HashMap<Pkg, u32>>,
+}
+
+fn requirement_ranges(requirement: &Requirement) -> Ranges<Version> {
+    match &requirement.version_or_url {
+        Some(VersionOrUrl::VersionSpecifier(specifiers)) => specifiers_to_ranges(specifiers),
+        Some(VersionOrUrl::Url(_)) | None => Ranges::full(),
+    }
+}
+
+fn add(deps: &mut Deps, package: Pkg, range: Ranges<Version>) {
+    match deps.get_mut(&package) {
+        Some(existing) => *existing = existing.intersection(&range),
+        None => {
+            deps.insert(package, range);
+        }
+    }
+}
+
+impl<'a> Solver<'a> {
+    pub(crate) fn new(
+        snapshot: &'a Snapshot,
+        input: &Input,
+        options: &'a ResolveOptions,
+    ) -> Result<Self, ResolveError> {
+        let env = &options.target.markers;
+        let mut solver = Solver {
+            snapshot,
+            options,
+            root: Deps::new(),
+            constraints: HashMap::new(),
+            hashes: HashMap::new(),
+            urls: HashMap::new(),
+            explicit_prereleases: HashSet::new(),
+            yanked_pins: HashSet::new(),
+            packages: RefCell::new(HashMap::new()),
+            discovered: RefCell::new(HashMap::new()),
+        };
+        let active = |entry: &&Entry| entry.requirement.marker.evaluate(env, &[]);
+        for entry in input.constraints.iter().filter(active) {
+            let range = requirement_ranges(&entry.requirement);
+            solver.note_user_requirement(entry, &range);
+            let name = entry.requirement.name.clone();
+            let merged = match solver.constraints.remove(&name) {
+                Some(existing) => existing.intersection(&range),
+                None => range,
+            };
+            solver.constraints.insert(name, merged);
+        }
+        for entry in input.requirements.iter().filter(active) {
+            let requirement = &entry.requirement;
+            let range = requirement_ranges(requirement);
+            solver.note_user_requirement(entry, &range);
+            if let Some(VersionOrUrl::Url(url)) = &requirement.version_or_url {
+                solver
+                    .urls
+                    .insert(requirement.name.clone(), url.to_string());
+            }
+            if !entry.hashes.is_empty() {
+                solver
+                    .hashes
+                    .entry(requirement.name.clone())
+                    .or_default()
+                    .extend(entry.hashes.iter().copied());
+            }
+            let range = solver.constrain(&requirement.name, range);
+            add(
+                &mut solver.root,
+                Pkg::Base(requirement.name.clone()),
+                range.clone(),
+            );
+            for extra in &requirement.extras {
+                add(
+                    &mut solver.root,
+                    Pkg::Extra(requirement.name.clone(), extra.clone()),
+                    range.clone(),
+                );
+            }
+        }
+        Ok(solver)
+    }
+
+    fn note_user_requirement(&mut self, entry: &Entry, range: &Ranges<Version>) {
+        let name = &entry.requirement.name;
+        if let Some(VersionOrUrl::VersionSpecifier(specifiers)) = &entry.requirement.version_or_url
+            && specifiers
+                .iter()
+                .any(|spec| spec.version().any_prerelease())
+        {
+            self.explicit_prereleases.insert(name.clone());
+        }
+        if let Some(version) = pinned_version(range) {
+            self.yanked_pins.insert((name.clone(), version));
+        }
+    }
+
+    fn constrain(&self, name: &PackageName, range: Ranges<Version>) -> Ranges<Version> {
+        match self.constraints.get(name) {
+            Some(constraint) => range.intersection(constraint),
+            None => range,
+        }
+    }
+
+    /// The snapshot data and candidates of `name`, loaded on first use.
+    pub(crate) fn package(&self, name: &PackageName) -> Result<Rc<PackageData>, db_format::Error> {
+        if let Some(data) = self.packages.borrow().get(name) {
+            return Ok(Rc::clone(data));
+        }
+        let project = self.snapshot.project(name.as_str())?;
+        let providers = self.options.providers.for_package(name.as_str());
+        let package_options = PackageOptions {
+            providers,
+            hashes: self.hashes.get(name).map_or(&[], Vec::as_slice),
+            url: self.urls.get(name).map(String::as_str),
+        };
+        let candidates = crate::provider::candidates(
+            name.as_str(),
+            project
+                .as_ref()
+                .map_or(&[], |project| project.releases.as_slice()),
+            &self.options.target,
+            &package_options,
+            self.options.nixpkgs.as_ref(),
+            self.options.mode,
+        );
+        let data = Rc::new(PackageData {
+            project,
+            candidates,
+        });
+        self.packages
+            .borrow_mut()
+            .insert(name.clone(), Rc::clone(&data));
+        Ok(data)
+    }
+
+    /// The dependency record a candidate's dependencies come from.
+    fn record<'d>(
+        data: &'d PackageData,
+        candidate: &Candidate,
+    ) -> Result<Option<&'d DependencyRecord>, Unusable> {
+        let Some(project) = &data.project else {
+            return Ok(None);
+        };
+        let (release, file) = match &candidate.supply {
+            Supply::File { release, file, .. } => (*release, Some(*file)),
+            Supply::Nixpkgs {
+                release: Some(release),
+                ..
+            } => (*release, None),
+            Supply::Nixpkgs { release: None, .. } => return Ok(None),
+        };
+        let release = &project.releases[release];
+        let chosen = file
+            .and_then(|file| release.files[file].dependencies)
+            .and_then(|index| release.dependencies.get(index as usize));
+        // A file whose metadata was not examined: another file of the release speaks for it
+        // (the wheels and sdist of one release agree in 99% of releases, see PYPI-HERE.md),
+        // wheel metadata first.
+        let record = chosen.or_else(|| {
+            release
+                .dependencies
+                .iter()
+                .filter(|record| record.source != MetadataSource::Unknown)
+                .min_by_key(|record| record.source)
+        });
+        match record {
+            Some(record) if record.source != MetadataSource::Unknown => Ok(Some(record)),
+            Some(record) => Err(Unusable::NoMetadata(
+                record
+                    .detail
+                    .clone()
+                    .unwrap_or_else(|| "unknown".to_owned()),
+            )),
+            None if matches!(candidate.supply, Supply::Nixpkgs { .. }) => Ok(None),
+            None => Err(Unusable::NoMetadata(
+                "its files were not examined".to_owned(),
+            )),
+        }
+    }
+
+    /// The dependencies of `name` at `version` (for the extra `extra`, only what it adds).
+    fn dependencies_of(
+        &self,
+        name: &PackageName,
+        extra: Option<&ExtraName>,
+        version: &Version,
+    ) -> Result<Result<Deps, Unusable>, db_format::Error> {
+        let data = self.package(name)?;
+        let Some(candidate) = data.candidate(version) else {
+            return Ok(Err(Unusable::NoMetadata("not a candidate".to_owned())));
+        };
+        let record = match Self::record(&data, candidate) {
+            Ok(record) => record,
+            Err(unusable) => return Ok(Err(unusable)),
+        };
+        let mut deps = Deps::new();
+        if extra.is_some() {
+            add(
+                &mut deps,
+                Pkg::Base(name.clone()),
+                Ranges::singleton(version.clone()),
+            );
+        }
+        let env = &self.options.target.markers;
+        for spec in record.map_or(&[][..], |record| record.requires_dist.as_slice()) {
+            let requirement = match Requirement::<VerbatimUrl>::from_str(spec) {
+                Ok(requirement) => requirement,
+                Err(err) => return Ok(Err(Unusable::BadMetadata(format!("{spec:?}: {err}")))),
+            };
+            let applies = match extra {
+                None => requirement.marker.evaluate(env, &[]),
+                Some(extra) => {
+                    requirement
+                        .marker
+                        .evaluate(env, std::slice::from_ref(extra))
+                        && !requirement.marker.evaluate(env, &[])
+                }
+            };
+            if !applies {
+                continue;
+            }
+            let dep = requirement.name.clone();
+            let range = self.constrain(&dep, requirement_ranges(&requirement));
+            if &dep == name {
+                // A project requiring its own extras (`a[all]` → `a[x]`): same version.
+                for other in &requirement.extras {
+                    add(
+                        &mut deps,
+                        Pkg::Extra(dep.clone(), other.clone()),
+                        Ranges::singleton(version.clone()),
+                    );
+                }
+                continue;
+            }
+            add(&mut deps, Pkg::Base(dep.clone()), range.clone());
+            for other in &requirement.extras {
+                add(
+                    &mut deps,
+                    Pkg::Extra(dep.clone(), other.clone()),
+                    range.clone(),
+                );
+            }
+        }
+        Ok(Ok(deps))
+    }
+
+    pub(crate) fn target(&self) -> &TargetEnv {
+        &self.options.target
+    }
+
+    fn allows_prerelease(&self, name: &PackageName) -> bool {
+        self.options.allow_prereleases || self.explicit_prereleases.contains(name)
+    }
+}
+
+/// Errors the provider itself raises (reading the snapshot).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ProviderFailure(#[from] db_format::Error);
+
+impl DependencyProvider for Solver<'_> {
+    type P = Pkg;
+    type V = Version;
+    type VS = Ranges<Version>;
+    type M = Unusable;
+    type Err = ProviderFailure;
+    type Priority = (u8, u32, Reverse<u32>);
+
+    fn prioritize(
+        &self,
+        package: &Pkg,
+        range: &Ranges<Version>,
+        stats: &PackageResolutionStatistics,
+    ) -> Self::Priority {
+        let mut discovered = self.discovered.borrow_mut();
+        let next = u32::try_from(discovered.len()).unwrap_or(u32::MAX);
+        let order = *discovered.entry(package.clone()).or_insert(next);
+        let class = match package {
+            Pkg::Root => 4,
+            _ if pinned_version(range).is_some() => 3,
+            _ if stats.conflict_count() >= 5 => 2,
+            _ => 1,
+        };
+        (class, stats.conflict_count(), Reverse(order))
+    }
+
+    fn choose_version(
+        &self,
+        package: &Pkg,
+        range: &Ranges<Version>,
+    ) -> Result<Option<Version>, ProviderFailure> {
+        let Some(name) = package.name() else {
+            return Ok(Some(Version::new([0])));
+        };
+        let data = self.package(name)?;
+        let allow_pre = self.allows_prerelease(name);
+        let mut prerelease = None;
+        for candidate in &data.candidates.candidates {
+            if !range.contains(&candidate.version) {
+                continue;
+            }
+            if candidate.yanked
+                && !self
+                    .yanked_pins
+                    .contains(&(name.clone(), candidate.version.clone()))
+            {
+                continue;
+            }
+            if candidate.version.any_prerelease() && !allow_pre {
+                prerelease.get_or_insert_with(|| candidate.version.clone());
+                continue;
+            }
+            return Ok(Some(candidate.version.clone()));
+        }
+        Ok(prerelease)
+    }
+
+    fn get_dependencies(
+        &self,
+        package: &Pkg,
+        version: &Version,
+    ) -> Result<Dependencies<Pkg, Ranges<Version>, Unusable>, ProviderFailure> {
+        let deps = match package {
+            Pkg::Root => Ok(self.root.clone()),
+            Pkg::Base(name) => self.dependencies_of(name, None, version)?,
+            Pkg::Extra(name, extra) => self.dependencies_of(name, Some(extra), version)?,
+        };
+        Ok(match deps {
+            Ok(deps) => Dependencies::Available(deps.into_iter().collect()),
+            Err(unusable) => Dependencies::Unavailable(unusable),
+        })
+    }
+}
+
+/// Resolve `input` against `snapshot` for `options.target`: the library entry point.
+pub fn resolve(
+    snapshot: &Snapshot,
+    pin: SnapshotPin,
+    input: &Input,
+    options: &ResolveOptions,
+) -> Result<Resolution, ResolveError> {
+    if let Some((requires, origin)) = &input.requires_python
+        && !options.target.python_satisfies(requires)
+    {
+        return Err(ResolveError::PythonMismatch {
+            origin: origin.clone(),
+            requires: requires.to_string(),
+            python: options.target.python.clone(),
+        });
+    }
+    let mut input = input.clone();
+    input.allow_prereleases |= options.allow_prereleases;
+    let options = ResolveOptions {
+        allow_prereleases: input.allow_prereleases,
+        ..options.clone()
+    };
+    let solver = Solver::new(snapshot, &input, &options)?;
+    check_roots(&solver, &input, &pin)?;
+    let selected = match pubgrub::resolve(&solver, Pkg::Root, Version::new([0])) {
+        Ok(selected) => selected,
+        Err(PubGrubError::NoSolution(tree)) => {
+            return Err(report::explain(&tree, &solver, &pin));
+        }
+        Err(PubGrubError::ErrorChoosingVersion { source, .. })
+        | Err(PubGrubError::ErrorRetrievingDependencies { source, .. }) => {
+            return Err(ResolveError::Snapshot(source.0));
+        }
+        Err(PubGrubError::ErrorInShouldCancel(source)) => {
+            return Err(ResolveError::Snapshot(source.0));
+        }
+    };
+    let selected: BTreeMap<Pkg, Version> = selected.into_iter().collect();
+    build_resolution(&solver, &selected, &input, pin)
+}
+
+/// Fail early, with the user's file and line, on a requirement the snapshot cannot meet at all.
+fn check_roots(solver: &Solver<'_>, input: &Input, pin: &SnapshotPin) -> Result<(), ResolveError> {
+    let env = &solver.options.target.markers;
+    for entry in input
+        .requirements
+        .iter()
+        .filter(|e| e.requirement.marker.evaluate(env, &[]))
+    {
+        let name = &entry.requirement.name;
+        let data = solver.package(name).map_err(ResolveError::Snapshot)?;
+        let origin = Some(entry.origin.clone());
+        if data.project.is_none() && data.candidates.candidates.is_empty() {
+            return Err(ResolveError::NotInSnapshot {
+                name: name.to_string(),
+                date: report::snapshot_date(pin),
+                origin,
+            });
+        }
+        if let Some(url) = solver.urls.get(name)
+            && data.candidates.candidates.is_empty()
+        {
+            return Err(ResolveError::UrlNotInSnapshot {
+                origin: entry.origin.clone(),
+                url: url.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn build_resolution(
+    solver: &Solver<'_>,
+    selected: &BTreeMap<Pkg, Version>,
+    input: &Input,
+    snapshot: SnapshotPin,
+) -> Result<Resolution, ResolveError> {
+    let mut extras: BTreeMap<&PackageName, Vec<String>> = BTreeMap::new();
+    for package in selected.keys() {
+        if let Pkg::Extra(name, extra) = package {
+            extras.entry(name).or_default().push(extra.to_string());
+        }
+    }
+    let mut packages = Vec::new();
+    for (package, version) in selected {
+        let Pkg::Base(name) = package else { continue };
+        let data = solver.package(name).map_err(ResolveError::Snapshot)?;
+        let candidate = data.candidate(version).ok_or_else(|| {
+            ResolveError::Internal(format!(
+                "{name} {version} was chosen but is not a candidate"
+            ))
+        })?;
+        let mut names = BTreeSet::new();
+        let mut activated: Vec<String> = extras.get(name).cloned().unwrap_or_default();
+        activated.sort();
+        let mut sources = vec![None];
+        sources.extend(selected.keys().filter_map(|p| match p {
+            Pkg::Extra(n, e) if n == name => Some(Some(e.clone())),
+            _ => None,
+        }));
+        for extra in &sources {
+            if let Ok(deps) = solver
+                .dependencies_of(name, extra.as_ref(), version)
+                .map_err(ResolveError::Snapshot)?
+            {
+                names.extend(
+                    deps.keys()
+                        .filter_map(Pkg::name)
+                        .filter(|dep| *dep != name)
+                        .map(|dep| dep.to_string()),
+                );
+            }
+        }
+        let record = Solver::record(&data, candidate).ok().flatten();
+        let (provider, file) = match &candidate.supply {
+            Supply::File {
+                release,
+                file,
+                kind,
+            } => {
+                let file = data
+                    .project
+                    .as_ref()
+                    .map(|project| project.releases[*release].files[*file].clone());
+                (
+                    if *kind == ProviderKind::Wheel {
+                        Provider::Wheel
+                    } else {
+                        Provider::Sdist
+                    },
+                    file,
+                )
+            }
+            Supply::Nixpkgs { attribute, .. } => (
+                Provider::Nixpkgs {
+                    attribute: attribute.clone(),
+                },
+                None,
+            ),
+        };
+        let is_sdist = provider == Provider::Sdist;
+        let resolved_names: BTreeSet<String> = selected
+            .keys()
+            .filter_map(|p| match p {
+                Pkg::Base(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .collect();
+        let build_dependencies = if is_sdist {
+            record
+                .map(|record| {
+                    record
+                        .build_requires
+                        .iter()
+                        .filter_map(|spec| Requirement::<VerbatimUrl>::from_str(spec).ok())
+                        .map(|req| req.name.to_string())
+                        .filter(|dep| resolved_names.contains(dep))
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        packages.push(ResolvedPackage {
+            name: name.to_string(),
+            version: version.to_string(),
+            provider,
+            file,
+            extras: activated,
+            dependencies: names
+                .into_iter()
+                .filter(|dep| resolved_names.contains(dep))
+                .collect(),
+            build_dependencies,
+            build_backend: if is_sdist {
+                record.and_then(|r| r.build_backend.clone())
+            } else {
+                None
+            },
+        });
+    }
+    packages.sort_by(|a, b| a.name.cmp(&b.name));
+    let env = &solver.options.target.markers;
+    let requested: BTreeSet<String> = input
+        .requirements
+        .iter()
+        .filter(|e| e.requirement.marker.evaluate(env, &[]))
+        .map(|e| e.requirement.name.to_string())
+        .collect();
+    let cycles = find_cycles(&packages);
+    Ok(Resolution {
+        target: Target {
+            python: solver.options.target.python.clone(),
+            system: solver.options.target.system.to_string(),
+        },
+        snapshot,
+        requested: requested.into_iter().collect(),
+        packages,
+        cycles,
+    })
+}
+
+/// Strongly connected components of more than one package (Tarjan), each sorted, in name order.
+fn find_cycles(packages: &[ResolvedPackage]) -> Vec<Vec<String>> {
+    struct State<'p> {
+        index: HashMap<&'p str, usize>,
+        low: HashMap<&'p str, usize>,
+        stack: Vec<&'p str>,
+        on_stack: HashSet<&'p str>,
+        next: usize,
+        out: Vec<Vec<String>>,
+    }
+    fn visit<'p>(node: &'p str, graph: &HashMap<&'p str, Vec<&'p str>>, state: &mut State<'p>) {
+        state.index.insert(node, state.next);
+        state.low.insert(node, state.next);
+        state.next += 1;
+        state.stack.push(node);
+        state.on_stack.insert(node);
+        for &next in graph.get(node).into_iter().flatten() {
+            if !state.index.contains_key(next) {
+                visit(next, graph, state);
+                let low = state.low[node].min(state.low[next]);
+                state.low.insert(node, low);
+            } else if state.on_stack.contains(next) {
+                let low = state.low[node].min(state.index[next]);
+                state.low.insert(node, low);
+            }
+        }
+        if state.low[node] == state.index[node] {
+            let mut component = Vec::new();
+            while let Some(member) = state.stack.pop() {
+                state.on_stack.remove(member);
+                component.push(member.to_owned());
+                if member == node {
+                    break;
+                }
+            }
+            if component.len() > 1 {
+                component.sort();
+                state.out.push(component);
+            }
+        }
+    }
+    let graph: HashMap<&str, Vec<&str>> = packages
+        .iter()
+        .map(|p| {
+            (
+                p.name.as_str(),
+                p.dependencies.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    let mut state = State {
+        index: HashMap::new(),
+        low: HashMap::new(),
+        stack: Vec::new(),
+        on_stack: HashSet::new(),
+        next: 0,
+        out: Vec::new(),
+    };
+    for package in packages {
+        if !state.index.contains_key(package.name.as_str()) {
+            visit(&package.name, &graph, &mut state);
+        }
+    }
+    state.out.sort();
+    state.out
+}

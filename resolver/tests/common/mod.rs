@@ -1,0 +1,134 @@
+//! Shared by the integration tests: package universes written as real snapshots with
+//! `db_format::Writer`, and the path to `../shared`.
+
+#![allow(dead_code)] // Each test target uses a different part of this module.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::path::PathBuf;
+
+use db_format::types::{normalize_name, normalize_version};
+use db_format::{
+    DependencyRecord, File, FileKind, MetadataSource, Project, Release, Snapshot, SnapshotMeta,
+    Writer,
+};
+use resolver::resolution::SnapshotPin;
+
+/// `../shared` beside the project; a clear failure when it is absent.
+pub fn shared_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+    assert!(
+        dir.join("data/resolver-scenarios").is_dir(),
+        "{} is missing: these tests need the shared data laid beside the project (see shared/README.md)",
+        dir.display()
+    );
+    dir
+}
+
+/// One version of a package in a universe.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct VersionSpec {
+    pub requires: Vec<String>,
+    pub requires_python: Option<String>,
+    pub extras: BTreeMap<String, Vec<String>>,
+    pub yanked: bool,
+    pub sdist: Option<bool>,
+    pub wheel: Option<bool>,
+    pub wheel_tags: Option<Vec<String>>,
+}
+
+/// package name → version → spec.
+pub type Universe = BTreeMap<String, BTreeMap<String, VersionSpec>>;
+
+/// Snapshot `created` of every test universe: 2024-01-02.
+pub const CREATED: i64 = 1_704_153_600;
+
+fn with_extra_marker(requirement: &str, extra: &str) -> String {
+    match requirement.split_once(';') {
+        Some((spec, marker)) => format!("{spec} ; ({marker}) and extra == '{extra}'"),
+        None => format!("{requirement} ; extra == '{extra}'"),
+    }
+}
+
+/// Write `universe` as a real snapshot (in memory) and open it.
+pub fn snapshot(universe: &Universe) -> Snapshot {
+    let mut projects: BTreeMap<String, Project> = BTreeMap::new();
+    for (name, versions) in universe {
+        let name = normalize_name(name)
+            .expect("universe names are valid")
+            .to_string();
+        let project = projects.entry(name.clone()).or_insert_with(|| Project {
+            name: name.clone(),
+            ..Project::default()
+        });
+        for (version, spec) in versions {
+            let version = normalize_version(version).unwrap_or_else(|| version.clone());
+            let mut requires_dist = spec.requires.clone();
+            for (extra, requirements) in &spec.extras {
+                requires_dist.extend(requirements.iter().map(|r| with_extra_marker(r, extra)));
+            }
+            let record = DependencyRecord {
+                source: MetadataSource::WheelMetadata,
+                requires_python: spec.requires_python.clone(),
+                requires_dist,
+                provides_extra: spec.extras.keys().cloned().collect(),
+                ..DependencyRecord::default()
+            };
+            let stem = name.replace('-', "_");
+            let mut filenames = Vec::new();
+            if spec.sdist.unwrap_or(true) {
+                filenames.push(format!("{stem}-{version}.tar.gz"));
+            }
+            let tags = spec
+                .wheel_tags
+                .clone()
+                .unwrap_or_else(|| vec!["py3-none-any".to_owned()]);
+            if spec.wheel.unwrap_or(true) {
+                filenames.extend(tags.iter().map(|tag| format!("{stem}-{version}-{tag}.whl")));
+            }
+            let files = filenames
+                .into_iter()
+                .enumerate()
+                .map(|(index, filename)| File {
+                    kind: FileKind::of(&filename),
+                    url: format!("https://files.example.org/{filename}"),
+                    size: 1000 + index as u64,
+                    sha256: Some([u8::try_from(index % 256).unwrap_or(0); 32]),
+                    upload_time: Some(CREATED - 86_400),
+                    requires_python: spec.requires_python.clone(),
+                    dependencies: Some(0),
+                    filename,
+                    yanked: None,
+                })
+                .collect();
+            project.releases.push(Release {
+                version,
+                yanked: spec.yanked.then(String::new),
+                requires_python: spec.requires_python.clone(),
+                upload_time: Some(CREATED - 86_400),
+                dependencies: vec![record],
+                files,
+            });
+        }
+    }
+    let meta = SnapshotMeta {
+        created: CREATED,
+        ..SnapshotMeta::default()
+    };
+    let mut writer = Writer::new(Cursor::new(Vec::new()), meta).expect("writer starts");
+    for project in projects.values() {
+        writer.add_project(project).expect("valid project");
+    }
+    let (bytes, _) = writer.finish().expect("snapshot written");
+    Snapshot::from_bytes(bytes.into_inner()).expect("snapshot reads back")
+}
+
+/// The pin of a test snapshot.
+pub fn pin() -> SnapshotPin {
+    SnapshotPin {
+        sha256: "0".repeat(64),
+        created: CREATED,
+        as_of: None,
+    }
+}
