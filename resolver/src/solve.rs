@@ -6,8 +6,9 @@
 //! requirements `a 1.0` declares under `extra == "x"`), so extras of one project always agree.
 //! Markers are evaluated once, for the target; `-c` constraints narrow every dependency on the
 //! constrained project. Candidates come from [`crate::provider`]; which one is tried first:
-//! - pre-releases only when a user requirement names one (`>=2.0b1`), `--pre` is given, or no
-//!   final release is in the range (PEP 440, as uv's default `if-necessary-or-explicit`);
+//! - pre-releases compete with final releases only under `--pre`; otherwise a pre-release is
+//!   chosen only when no final release is in the range (a requirement naming a pre-release,
+//!   `>=2.0b1`, permits them but a final release in range still wins, as uv does today);
 //! - yanked releases only when a user requirement pins exactly that version (PEP 592);
 //! - then by [`crate::provider::Mode`].
 
@@ -120,7 +121,6 @@ pub(crate) struct Solver<'a> {
     constraints: HashMap<PackageName, Ranges<Version>>,
     hashes: HashMap<PackageName, Vec<[u8; 32]>>,
     urls: HashMap<PackageName, String>,
-    explicit_prereleases: HashSet<PackageName>,
     yanked_pins: HashSet<(PackageName, Version)>,
     packages: RefCell<HashMap<PackageName, Rc<PackageData>>>,
     discovered: RefCell<HashMap<Pkg, u32>>,
@@ -156,7 +156,6 @@ impl<'a> Solver<'a> {
             constraints: HashMap::new(),
             hashes: HashMap::new(),
             urls: HashMap::new(),
-            explicit_prereleases: HashSet::new(),
             yanked_pins: HashSet::new(),
             packages: RefCell::new(HashMap::new()),
             discovered: RefCell::new(HashMap::new()),
@@ -207,13 +206,6 @@ impl<'a> Solver<'a> {
 
     fn note_user_requirement(&mut self, entry: &Entry, range: &Ranges<Version>) {
         let name = &entry.requirement.name;
-        if let Some(VersionOrUrl::VersionSpecifier(specifiers)) = &entry.requirement.version_or_url
-            && specifiers
-                .iter()
-                .any(|spec| spec.version().any_prerelease())
-        {
-            self.explicit_prereleases.insert(name.clone());
-        }
         if let Some(version) = pinned_version(range) {
             self.yanked_pins.insert((name.clone(), version));
         }
@@ -373,8 +365,11 @@ impl<'a> Solver<'a> {
         &self.options.target
     }
 
-    fn allows_prerelease(&self, name: &PackageName) -> bool {
-        self.options.allow_prereleases || self.explicit_prereleases.contains(name)
+    /// Pre-releases compete with final releases only under `--pre`; otherwise a final release
+    /// in range always wins, and a pre-release is taken only when none is (also when the user
+    /// named a pre-release: that permits pre-releases, it does not prefer them).
+    fn allows_prerelease(&self) -> bool {
+        self.options.allow_prereleases
     }
 }
 
@@ -418,7 +413,7 @@ impl DependencyProvider for Solver<'_> {
             return Ok(Some(Version::new([0])));
         };
         let data = self.package(name)?;
-        let allow_pre = self.allows_prerelease(name);
+        let allow_pre = self.allows_prerelease();
         let mut prerelease = None;
         for candidate in &data.candidates.candidates {
             if !range.contains(&candidate.version) {

@@ -411,27 +411,31 @@ fn a_broken_edge_to_an_unrequested_package_puts_it_in_the_environment() {
 
 #[test]
 fn a_build_cycle_takes_the_build_dependency_from_nixpkgs() {
-    // flit-core's build needs idna, idna's build needs flit-core: idna is built with nixpkgs' flit-core.
+    // idna's build needs flit-core and (here) flit-core's build needs idna: the walk from idna
+    // keeps idna -> flit-core, so flit-core is built with nixpkgs' idna.
     let mut resolution = resolution(&["idna"], |_| Source::Sdist);
     for package in &mut resolution.packages {
         if package.name == "flit-core" {
             package.build_dependencies = vec!["idna".into()];
         }
     }
-    let stub = "pythonPackagesJson = builtins.toFile \"nixpkgs.json\" ''[{\"attribute\":\"flit-core\",\"pname\":\"flit-core\",\"version\":\"3.9.0\"}]'';";
+    let stub = nixpkgs_json();
     let dir = tempfile::tempdir().expect("tempdir");
     let file = write_nix(dir.path(), "build-cycle.nix", &resolution);
-    let mach_nix = eval_json(&format!("({}).machNix", apply(&file, stub)));
+    let mach_nix = eval_json(&format!("({}).machNix", apply(&file, &stub)));
     assert_eq!(
         mach_nix["brokenEdges"],
-        json!([{"from": "idna", "to": "flit-core", "build": true}])
+        json!([{"from": "flit-core", "to": "idna", "build": true}])
     );
-    let versions = eval_json(&format!(
-        "map (p: p.version) ({}).python.pkgs.idna.build-system",
-        apply(&file, stub)
-    ));
-    assert_eq!(versions, json!(["3.9.0"]));
-    assert!(eval_json(&format!("({}).drvPath", apply(&file, stub))).is_string());
+    let versions = |package: &str| {
+        eval_json(&format!(
+            "map (p: p.version) ({}).python.pkgs.{package}.build-system",
+            apply(&file, &stub)
+        ))
+    };
+    assert_eq!(versions("flit-core"), json!(["3.7"]));
+    assert_eq!(versions("idna"), json!(["3.10.1"]));
+    assert!(eval_json(&format!("({}).drvPath", apply(&file, &stub))).is_string());
 }
 
 #[test]

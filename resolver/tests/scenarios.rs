@@ -19,7 +19,11 @@ use resolver::solve::{ResolveOptions, resolve};
 use resolver::target::{System, TargetEnv};
 
 /// Scenarios that fail today, each with the reason.
-const KNOWN_FAILURES: &[(&str, &str)] = &[];
+const KNOWN_FAILURES: &[(&str, &str)] = &[(
+    "python-less-than-current",
+    "uv ignores upper bounds of Requires-Python; mach-nix installs into one known interpreter \
+     and honours them, as pip does (a package declaring <=3.8 is not installed on 3.9)",
+)];
 
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default)]
@@ -30,14 +34,12 @@ struct Scenario {
     environment: Environment,
     resolver_options: Options,
     packages: BTreeMap<String, Package>,
-    testgen: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default)]
 struct Root {
     requires: Vec<String>,
-    requires_python: Option<String>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -236,11 +238,9 @@ fn resolver_scenarios() {
         let text = std::fs::read_to_string(path).expect("scenario reads");
         let scenario: Scenario =
             toml::from_str(&text).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
-        let _ = &scenario.testgen;
         let known = KNOWN_FAILURES
             .iter()
             .find(|(name, _)| *name == scenario.name);
-        let _ = &scenario.root.requires_python;
         match run(&scenario, path) {
             Outcome::Pass => {
                 passed += 1;
