@@ -476,7 +476,7 @@ fn mach_nix_env_writes_a_directory_nix_shell_can_use() {
     );
     // default.nix takes <nixpkgs> (the stub, through NIX_PATH); shell.nix is its `.env`.
     let names = eval_json(&format!(
-        "map (p: p.pname) (import {}).packages",
+        "map (p: p.pname) (import {} {{ }}).packages",
         nix_path(&env.join("default.nix"))
     ));
     assert_eq!(names.as_array().map(Vec::len), Some(5));

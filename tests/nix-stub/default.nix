@@ -20,7 +20,8 @@
   # A `--nixpkgs-json` file (`[{ attribute, pname, version }]`): the Python packages this
   # "nixpkgs" has. Each is a source package with an (unfetchable) source of its own.
   pythonPackagesJson ? null,
-  # Per-attribute extra arguments of those packages: `{ foo = ps: { patches = [ … ]; }; }`.
+  # Per-attribute extra arguments of those packages, `{ foo = ps: { patches = [ … ]; }; }`,
+  # on top of the stub's own (see `nixpkgsExtra` below).
   pythonPackagesExtra ? { },
   ...
 }:
@@ -39,6 +40,17 @@ let
     builder = "/bin/sh";
     args = [ "-c" "/bin/mkdir $out" ];
   };
+
+  # How the stub's nixpkgs writes some packages: like nixpkgs, with native inputs, a C library
+  # among the propagated inputs, and a patch (which adds a module, so a build shows it applied).
+  nixpkgsExtra = {
+    requests = ps: {
+      nativeBuildInputs = [ (marker "pkg-config") ];
+      buildInputs = [ (marker "openssl") ];
+      propagatedBuildInputs = [ ps.certifi ps.idna (marker "libffi") ];
+      patches = [ ./patches/requests-nixpkgs.patch ];
+    };
+  } // pythonPackagesExtra;
 
   fetchurl = { url, sha256, name ? baseNameOf url }:
     import <nix/fetchurl.nix> { inherit url sha256 name; };
@@ -94,7 +106,7 @@ let
           entries = if pythonPackagesJson == null then [ ]
             else builtins.fromJSON (builtins.readFile pythonPackagesJson);
           nixpkgsPackage = entry:
-            let extra = pythonPackagesExtra.${entry.attribute} or (ps: { });
+            let extra = nixpkgsExtra.${entry.attribute} or (ps: { });
             in self.buildPythonPackage ({
               inherit (entry) pname version;
               src = fetchurl {
