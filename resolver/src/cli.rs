@@ -1,6 +1,284 @@
-//! The `mach-nix` command line.
+//! The `mach-nix` command line: `gen` (resolve and write a lock or a Nix expression), `env`
+//! (resolve and write a Nix environment directory) and `show` (what the snapshot knows of a
+//! project). Arguments are parsed here; the work is done by the library modules.
+//!
+//! Exit codes: 0 success, 1 the requirements cannot be resolved (or `show` finds nothing),
+//! 2 bad arguments, input files or snapshot.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use uv_platform_tags::{Arch, Os, Platform};
+
+use crate::input::read_input;
+use crate::provider::{Mode, NixpkgsIndex, ProviderConfig};
+use crate::resolution::Resolution;
+use crate::solve::{ResolveOptions, resolve};
+use crate::target::{System, TargetEnv};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mach-nix",
+    version,
+    about = "Reproducible Python environments for Nix, resolved offline from a pinned PyPI snapshot"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Resolve requirements and write a Nix expression, a pylock.toml or a hashed requirements.txt.
+    Gen {
+        #[command(flatten)]
+        resolve: ResolveArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Nix)]
+        format: Format,
+        /// Write here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Resolve requirements and write a Nix environment directory (default.nix, shell.nix,
+    /// pylock.toml, requirements.txt): `nix-shell DIR` enters it.
+    Env {
+        /// The directory to write (created if missing).
+        dir: PathBuf,
+        #[command(flatten)]
+        resolve: ResolveArgs,
+    },
+    /// Show what the snapshot knows of a project.
+    Show {
+        /// The project name (any spelling).
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Nix,
+    Pylock,
+    Requirements,
+}
+
+#[derive(Debug, Args)]
+struct DbArgs {
+    /// The snapshot: a file path, or sha256:HEX looked up in the snapshot directory. Default:
+    /// the directory's `latest`.
+    #[arg(long)]
+    db: Option<String>,
+    /// The snapshot directory (default: $MACH_NIX_DB_DIR, else ~/.cache/mach-nix/snapshots).
+    #[arg(long)]
+    db_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ResolveArgs {
+    /// A requirements.txt (pip syntax) or a pyproject.toml.
+    #[arg(short = 'r', long = "requirement")]
+    requirements: PathBuf,
+    #[command(flatten)]
+    db: DbArgs,
+    /// Target CPython version, e.g. 3.12 or 3.12.4.
+    #[arg(short, long, default_value = "3.12")]
+    python: String,
+    /// Target Nix system: x86_64-linux, aarch64-linux, x86_64-darwin or aarch64-darwin.
+    #[arg(long, default_value = "x86_64-linux")]
+    system: String,
+    /// Provider order: `_default=wheel,sdist,nixpkgs numpy=wheel`, or a TOML file of the same.
+    #[arg(long)]
+    providers: Option<String>,
+    /// nixpkgs' Python packages (a JSON list of {attribute, pname, version}) for the nixpkgs
+    /// provider.
+    #[arg(long)]
+    nixpkgs_json: Option<PathBuf>,
+    /// Candidate order: `newest` (as pip and uv) or `provider-order` (as the original mach-nix).
+    #[arg(long, default_value = "newest")]
+    mode: Mode,
+    /// Allow pre-releases everywhere (as pip's --pre).
+    #[arg(long)]
+    pre: bool,
+    /// Optional-dependency groups of a pyproject.toml to include.
+    #[arg(long = "extra")]
+    extras: Vec<String>,
+    /// glibc of the Linux target for manylinux wheels (default 2.39, nixpkgs' own).
+    #[arg(long, value_name = "MAJOR.MINOR")]
+    manylinux: Option<String>,
+}
+
+/// Errors of the command line itself (the library errors are wrapped).
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
+    #[error(transparent)]
+    Target(#[from] crate::target::TargetError),
+    #[error(transparent)]
+    Provider(#[from] crate::provider::ProviderError),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error(transparent)]
+    Resolve(#[from] crate::report::ResolveError),
+    #[error(transparent)]
+    Show(#[from] crate::show::ShowError),
+    #[error(transparent)]
+    Nix(#[from] crate::output::nix::NixError),
+    #[error("--manylinux {0:?}: expected a glibc version like 2.28")]
+    BadGlibc(String),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Resolve(crate::report::ResolveError::Snapshot(_))
+            | CliError::Resolve(crate::report::ResolveError::PythonMismatch { .. })
+            | CliError::Resolve(crate::report::ResolveError::UrlNotInSnapshot { .. }) => 2,
+            CliError::Resolve(_) | CliError::Show(crate::show::ShowError::NotInSnapshot { .. }) => {
+                1
+            }
+            _ => 2,
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String, CliError> {
+    std::fs::read_to_string(path).map_err(|source| CliError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn write(path: &Path, text: &str) -> Result<(), CliError> {
+    std::fs::write(path, text).map_err(|source| CliError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn target(args: &ResolveArgs) -> Result<TargetEnv, CliError> {
+    let system: System = args.system.parse()?;
+    let Some(glibc) = &args.manylinux else {
+        return Ok(TargetEnv::new(&args.python, system)?);
+    };
+    let bad = || CliError::BadGlibc(glibc.clone());
+    let (major, minor) = glibc.split_once('.').ok_or_else(bad)?;
+    let (major, minor) = (
+        major.parse().map_err(|_| bad())?,
+        minor.parse().map_err(|_| bad())?,
+    );
+    let platform = match system {
+        System::X86_64Linux => Platform::new(Os::Manylinux { major, minor }, Arch::X86_64),
+        System::Aarch64Linux => Platform::new(Os::Manylinux { major, minor }, Arch::Aarch64),
+        _ => system.default_platform(),
+    };
+    Ok(TargetEnv::with_platform(&args.python, system, platform)?)
+}
+
+fn providers(spec: Option<&str>) -> Result<ProviderConfig, CliError> {
+    match spec {
+        None => Ok(ProviderConfig::default()),
+        Some(spec) if spec.ends_with(".toml") && Path::new(spec).is_file() => {
+            let path = Path::new(spec);
+            Ok(ProviderConfig::from_toml(&read(path)?, path)?)
+        }
+        Some(spec) => Ok(ProviderConfig::parse(spec)?),
+    }
+}
+
+/// Resolve as `gen` and `env` do; returns the resolution and the input file's text.
+fn resolve_args(args: &ResolveArgs) -> Result<(Resolution, String), CliError> {
+    let options = ResolveOptions {
+        target: target(args)?,
+        providers: providers(args.providers.as_deref())?,
+        mode: args.mode,
+        nixpkgs: match &args.nixpkgs_json {
+            Some(path) => Some(NixpkgsIndex::from_json(&read(path)?, path)?),
+            None => None,
+        },
+        allow_prereleases: args.pre,
+    };
+    let (input, text) = read_input(&args.requirements, &args.extras)?;
+    let dir = args
+        .db
+        .db_dir
+        .clone()
+        .unwrap_or_else(crate::db::default_dir);
+    let (snapshot, pin) = crate::db::open(args.db.db.as_deref(), &dir)?;
+    Ok((resolve(&snapshot, pin, &input, &options)?, text))
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Gen {
+            resolve,
+            format,
+            output,
+        } => {
+            let (resolution, _) = resolve_args(&resolve)?;
+            let text = match format {
+                // Nix output: rendered by the Nix-generation module.
+                Format::Nix => crate::output::nix::render(&resolution)?,
+                Format::Pylock => crate::output::pylock::render(&resolution),
+                Format::Requirements => crate::output::requirements::render(&resolution),
+            };
+            match output {
+                Some(path) => write(&path, &text),
+                None => std::io::stdout()
+                    .write_all(text.as_bytes())
+                    .map_err(|source| CliError::Io {
+                        path: PathBuf::from("<stdout>"),
+                        source,
+                    }),
+            }
+        }
+        Command::Env { dir, resolve } => {
+            let (resolution, text) = resolve_args(&resolve)?;
+            let lock = crate::output::pylock::render(&resolution);
+            // Nix environment directory: written by the Nix-generation module.
+            crate::output::nix::write_env(&dir, &resolution, &text, &lock)?;
+            Ok(())
+        }
+        Command::Show { name, db, json } => {
+            let dir = db.db_dir.clone().unwrap_or_else(crate::db::default_dir);
+            let (snapshot, pin) = crate::db::open(db.db.as_deref(), &dir)?;
+            let project = crate::show::lookup(&snapshot, &pin, &name)?;
+            let text = if json {
+                format!("{:#}\n", crate::show::to_json(&project, &pin))
+            } else {
+                crate::show::to_text(&project, &pin)
+            };
+            std::io::stdout()
+                .write_all(text.as_bytes())
+                .map_err(|source| CliError::Io {
+                    path: PathBuf::from("<stdout>"),
+                    source,
+                })
+        }
+    }
+}
 
 /// Run the command line; the exit code says how it went.
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
 }

@@ -9,7 +9,12 @@
 //! (candidates per package from the snapshot's wheels and sdists and from nixpkgs), [`ranges`]
 //! (PEP 440 specifiers as pubgrub ranges), [`solve`] (the pubgrub `DependencyProvider`),
 //! [`report`] (failures in plain sentences), [`output`] (pylock.toml, hashed requirements, Nix),
-//! [`cli`] (the `mach-nix` command line).
+//! [`db`] (finding and pinning the snapshot), [`show`] (`mach-nix show`), [`cli`] (the
+//! `mach-nix` command line).
+//!
+//! Library entry point: [`solve::resolve`]`(&snapshot, pin, &input, &options)` with
+//! [`db::open`] for the snapshot and [`input::read_input`] for the requirements; the CLI is a
+//! thin layer over exactly these calls.
 //!
 //! Dependencies chosen: `pubgrub` 0.4 (the solver uv and cargo's experiments build on; its
 //! derivation trees give explainable conflicts), Astral's `uv-*` crates through `db-format` for
@@ -17,11 +22,13 @@
 //! for pylock.toml, pyproject.toml and `--nixpkgs-json`, `sha2` to verify pinned snapshots.
 
 pub mod cli;
+pub mod db;
 pub mod input;
 pub mod output;
 pub mod provider;
 pub mod ranges;
 pub mod report;
 pub mod resolution;
+pub mod show;
 pub mod solve;
 pub mod target;

@@ -68,19 +68,9 @@ fn at(origin: &Option<Origin>) -> String {
 
 /// `YYYY-MM-DD` of the snapshot's `as_of` (else its creation time), in UTC.
 pub fn snapshot_date(pin: &SnapshotPin) -> String {
-    let seconds = pin.as_of.unwrap_or(pin.created);
-    let days = seconds.div_euclid(86_400);
-    // Howard Hinnant's civil-from-days algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    let mut date = crate::output::utc_datetime(pin.as_of.unwrap_or(pin.created));
+    date.truncate(10);
+    date
 }
 
 /// A version for people: internal sentinels folded back (`1.0.post0.dev0` bound → `1.0`).

@@ -1,0 +1,149 @@
+//! `pylock.toml` (PEP 751, lock-version 1.0) for one target: every package with its chosen file
+//! (URL, sha256, size, upload time). The lock covers exactly the resolution's system and Python,
+//! stated in `environments` and `requires-python`, so installers refuse it elsewhere. Packages
+//! that nixpkgs provides carry no file; they are listed with `[packages.tool.mach-nix]`
+//! (`provider = "nixpkgs"`, `attribute`) and only Nix can install them.
+
+use std::fmt::Write as _;
+
+use db_format::{File, FileKind};
+
+use crate::resolution::{Provider, Resolution, ResolvedPackage};
+
+/// A TOML basic string (quoted and escaped).
+fn quote(value: &str) -> String {
+    toml::Value::String(value.to_owned()).to_string()
+}
+
+/// The PEP 508 marker of a Nix system, for `environments`.
+pub fn system_marker(system: &str) -> String {
+    let (sys_platform, machine) = match system {
+        "aarch64-linux" => ("linux", "aarch64"),
+        "x86_64-darwin" => ("darwin", "x86_64"),
+        "aarch64-darwin" => ("darwin", "arm64"),
+        _ => ("linux", "x86_64"),
+    };
+    format!("sys_platform == '{sys_platform}' and platform_machine == '{machine}'")
+}
+
+/// `==3.12.*` for `3.12`, `==3.12.4` for `3.12.4`.
+fn python_specifier(python: &str) -> String {
+    if python.matches('.').count() >= 2 {
+        format!("=={python}")
+    } else {
+        format!("=={python}.*")
+    }
+}
+
+fn file_table(file: &File) -> String {
+    let mut fields = vec![
+        format!("name = {}", quote(&file.filename)),
+        format!("url = {}", quote(&file.url)),
+    ];
+    if let Some(time) = file.upload_time {
+        fields.push(format!("upload-time = {}", super::utc_datetime(time)));
+    }
+    fields.push(format!("size = {}", file.size));
+    if let Some(sha256) = file.sha256 {
+        fields.push(format!(
+            "hashes = {{ sha256 = {} }}",
+            quote(&hex::encode(sha256))
+        ));
+    }
+    format!("{{ {} }}", fields.join(", "))
+}
+
+fn write_package(out: &mut String, package: &ResolvedPackage) {
+    out.push_str("\n[[packages]]\n");
+    let _ = writeln!(out, "name = {}", quote(&package.name));
+    let _ = writeln!(out, "version = {}", quote(&package.version));
+    if !package.dependencies.is_empty() {
+        let deps: Vec<String> = package
+            .dependencies
+            .iter()
+            .map(|name| format!("{{ name = {} }}", quote(name)))
+            .collect();
+        let _ = writeln!(out, "dependencies = [{}]", deps.join(", "));
+    }
+    match (&package.provider, &package.file) {
+        (Provider::Nixpkgs { attribute }, _) => {
+            out.push_str("\n[packages.tool.mach-nix]\nprovider = \"nixpkgs\"\n");
+            let _ = writeln!(out, "attribute = {}", quote(attribute));
+        }
+        (_, Some(file)) => {
+            if file.url.starts_with("https://files.pythonhosted.org/") {
+                out.push_str("index = \"https://pypi.org/simple\"\n");
+            }
+            if file.kind == FileKind::Wheel {
+                let _ = writeln!(out, "wheels = [{}]", file_table(file));
+            } else {
+                let _ = writeln!(out, "sdist = {}", file_table(file));
+            }
+        }
+        (_, None) => {}
+    }
+    if !package.extras.is_empty() {
+        let extras: Vec<String> = package.extras.iter().map(|e| quote(e)).collect();
+        let _ = writeln!(
+            out,
+            "\n[packages.tool.mach-nix]\nextras = [{}]",
+            extras.join(", ")
+        );
+    }
+}
+
+/// The whole `pylock.toml`.
+pub fn render(resolution: &Resolution) -> String {
+    let mut out = String::new();
+    out.push_str("lock-version = \"1.0\"\n");
+    let _ = writeln!(
+        out,
+        "environments = [{}]",
+        quote(&system_marker(&resolution.target.system))
+    );
+    let _ = writeln!(
+        out,
+        "requires-python = {}",
+        quote(&python_specifier(&resolution.target.python))
+    );
+    out.push_str("created-by = \"mach-nix\"\n");
+    for package in &resolution.packages {
+        write_package(&mut out, package);
+    }
+    out.push_str("\n[tool.mach-nix]\n");
+    let _ = writeln!(
+        out,
+        "snapshot = {}",
+        quote(&format!("sha256:{}", resolution.snapshot.sha256))
+    );
+    let _ = writeln!(
+        out,
+        "snapshot-created = {}",
+        super::utc_datetime(resolution.snapshot.created)
+    );
+    if let Some(as_of) = resolution.snapshot.as_of {
+        let _ = writeln!(out, "snapshot-as-of = {}", super::utc_datetime(as_of));
+    }
+    let _ = writeln!(out, "system = {}", quote(&resolution.target.system));
+    let _ = writeln!(out, "python = {}", quote(&resolution.target.python));
+    let requested: Vec<String> = resolution.requested.iter().map(|r| quote(r)).collect();
+    let _ = writeln!(out, "requested = [{}]", requested.join(", "));
+    if !resolution.cycles.is_empty() {
+        let cycles: Vec<String> = resolution
+            .cycles
+            .iter()
+            .map(|cycle| {
+                format!(
+                    "[{}]",
+                    cycle
+                        .iter()
+                        .map(|n| quote(n))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "cycles = [{}]", cycles.join(", "));
+    }
+    out
+}
