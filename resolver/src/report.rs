@@ -73,29 +73,23 @@ pub fn snapshot_date(pin: &SnapshotPin) -> String {
     date
 }
 
-/// A version for people: internal sentinels folded back (`1.0.post0.dev0` bound → `1.0`).
+/// A bound for people: internal sentinels folded back. `Version`'s `Display` hides the `min`/`max`
+/// markers, so a bound that sorts above (below) its own printed form is a `max` (`min`) sentinel.
 fn bound_text(version: &Version, upper: bool, included: bool) -> String {
     let text = version.to_string();
     if let Some(base) = text.strip_suffix(".post0.dev0") {
         // The least version above every `base+local`.
-        return if upper {
-            format!("<={base}")
-        } else {
-            format!(">{base}")
-        };
+        return if upper { format!("<={base}") } else { format!(">{base}") };
     }
-    if let Some(base) = text
-        .strip_suffix("min0")
-        .or_else(|| text.strip_suffix(".dev0").filter(|_| upper && !included))
-    {
+    let shown = text.parse::<Version>().ok();
+    if shown.as_ref().is_some_and(|shown| version > shown) {
+        return if upper { format!("<={text}") } else { format!(">{text}") };
+    }
+    if shown.as_ref().is_some_and(|shown| version < shown) {
+        return if upper { format!("<{text}") } else { format!(">={text}") };
+    }
+    if upper && !included && let Some(base) = text.strip_suffix(".dev0") {
         return format!("<{base}");
-    }
-    if let Some(base) = text.strip_suffix("max0") {
-        return if upper {
-            format!("<={base}")
-        } else {
-            format!(">{base}")
-        };
     }
     match (upper, included) {
         (true, true) => format!("<={text}"),
@@ -449,7 +443,7 @@ mod tests {
         assert_eq!(text("==1.0"), "==1.0");
         assert_eq!(text("<=1.0"), "<=1.0");
         assert_eq!(text(">1.0"), ">1.0");
-        assert_eq!(text("~=1.4.2"), ">=1.4.2, <1.5");
+        assert_eq!(text("~=1.4.2"), ">=1.4.2, <1.5.0");
         assert_eq!(text("!=1.5"), "<1.5 or >1.5");
         assert_eq!(text(""), "(any version)");
     }
