@@ -480,15 +480,26 @@ fn mach_nix_env_writes_a_directory_nix_shell_can_use() {
         nix_path(&env.join("default.nix"))
     ));
     assert_eq!(names.as_array().map(Vec::len), Some(5));
-    let shell = eval_json(&format!(
-        "(import {} {{ }}).shellHook",
-        nix_path(&env.join("shell.nix"))
-    ));
-    assert!(
-        shell
-            .as_str()
-            .is_some_and(|hook| hook.contains("-python3.11-env/bin")),
-        "{shell}"
+    // shell.nix, and default.nix under nix-shell, are the environment's shell: python on PATH.
+    let shell_inputs = |file: &str| {
+        eval_json(&format!(
+            "map (d: d.name) (import {} {{ }}).nativeBuildInputs",
+            nix_path(&env.join(file))
+        ))
+    };
+    assert_eq!(shell_inputs("shell.nix"), json!(["python3.11-env"]));
+    let in_shell = nix_command("nix-instantiate")
+        .env("IN_NIX_SHELL", "impure")
+        .args(["--eval", "--strict", "--json", "--expr"])
+        .arg(format!(
+            "(import {} {{ }}).name",
+            nix_path(&env.join("default.nix"))
+        ))
+        .output()
+        .expect("run nix-instantiate");
+    assert_eq!(
+        check(in_shell, "default.nix under nix-shell").trim(),
+        "\"interactive-python3.11-environment\""
     );
 }
 

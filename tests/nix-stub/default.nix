@@ -31,6 +31,7 @@ let
     fix = f: let x = f x; in x;
     extends = overlay: base: self: let super = base self; in super // overlay self super;
     warnIf = cond: message: value: if cond then builtins.trace "warning: ${message}" value else value;
+    inNixShell = builtins.getEnv "IN_NIX_SHELL" != "";
   };
 
   # An empty derivation standing for a nixpkgs package the stub does not really provide.
@@ -39,6 +40,24 @@ let
     system = builtins.currentSystem;
     builder = "/bin/sh";
     args = [ "-c" "/bin/mkdir $out" ];
+  };
+
+  # What nix-shell sources from `$stdenv/setup`: puts the inputs' bin/ on PATH and runs hooks,
+  # like nixpkgs' stdenv does.
+  stdenv = derivation {
+    name = "stdenv-stub";
+    system = builtins.currentSystem;
+    builder = "/bin/sh";
+    args = [ "-c" ''
+      /bin/mkdir $out
+      /bin/cat >$out/setup <<'SETUP'
+      for input in $nativeBuildInputs $buildInputs; do
+          if [ -d "$input/bin" ]; then PATH="$input/bin:$PATH"; fi
+      done
+      export PATH
+      runHook() { eval "''${!1:-}"; }
+      SETUP
+    '' ];
   };
 
   # How the stub's nixpkgs writes some packages: like nixpkgs, with native inputs, a C library
@@ -152,13 +171,14 @@ let
               in
               environment // {
                 inherit packages;
-                # For nix-shell: puts the environment's python first on PATH.
+                # For nix-shell (as nixpkgs' `.env`): the environment's python first on PATH.
                 env = derivation {
-                  name = "python${pythonVersion}-env-shell";
+                  name = "interactive-python${pythonVersion}-environment";
                   system = builtins.currentSystem;
                   builder = "/bin/sh";
                   args = [ "-c" "echo 'this derivation is for nix-shell only' >&2; exit 1" ];
-                  shellHook = "export PATH=${environment}/bin:$PATH";
+                  inherit stdenv;
+                  nativeBuildInputs = [ environment ];
                 };
               };
           };
@@ -170,7 +190,14 @@ let
   python311 = mkPython { attribute = "python311"; pythonVersion = "3.11"; };
 in
 {
-  inherit lib fetchurl python311;
+  inherit lib fetchurl stdenv python311;
+  # The shell nix-shell runs (it asks <nixpkgs> for it): the host's bash.
+  bashInteractive = derivation {
+    name = "bash-interactive-host";
+    system = builtins.currentSystem;
+    builder = "/bin/sh";
+    args = [ "-c" "/bin/mkdir -p $out/bin && /bin/ln -s /bin/bash $out/bin/bash" ];
+  };
   python3 = python311;
   autoPatchelfHook = marker "auto-patchelf-hook";
   pythonManylinuxPackages =
