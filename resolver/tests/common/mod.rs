@@ -53,6 +53,11 @@ fn with_extra_marker(requirement: &str, extra: &str) -> String {
 
 /// Write `universe` as a real snapshot (in memory) and open it.
 pub fn snapshot(universe: &Universe) -> Snapshot {
+    Snapshot::from_bytes(snapshot_bytes(universe)).expect("snapshot reads back")
+}
+
+/// The bytes of `universe` written as a snapshot.
+pub fn snapshot_bytes(universe: &Universe) -> Vec<u8> {
     let mut projects: BTreeMap<String, Project> = BTreeMap::new();
     for (name, versions) in universe {
         let name = normalize_name(name)
@@ -121,7 +126,22 @@ pub fn snapshot(universe: &Universe) -> Snapshot {
         writer.add_project(project).expect("valid project");
     }
     let (bytes, _) = writer.finish().expect("snapshot written");
-    Snapshot::from_bytes(bytes.into_inner()).expect("snapshot reads back")
+    bytes.into_inner()
+}
+
+/// A universe from `(name, version, requires)` triples (default files: sdist + pure wheel).
+pub fn universe(entries: &[(&str, &str, &[&str])]) -> Universe {
+    let mut universe = Universe::new();
+    for (name, version, requires) in entries {
+        universe.entry((*name).to_owned()).or_default().insert(
+            (*version).to_owned(),
+            VersionSpec {
+                requires: requires.iter().map(|r| (*r).to_owned()).collect(),
+                ..VersionSpec::default()
+            },
+        );
+    }
+    universe
 }
 
 /// The pin of a test snapshot.
