@@ -87,6 +87,15 @@ fn run_python(environment: &Path, code: &str) -> Output {
         .expect("run the environment's python")
 }
 
+/// The top-level modules of the requests closure.
+const REQUESTS_MODULES: [&str; 5] = [
+    "certifi",
+    "charset_normalizer",
+    "idna",
+    "requests",
+    "urllib3",
+];
+
 fn import_all(environment: &Path) -> Vec<String> {
     let stdout = check(
         run_python(environment, IMPORT_ALL),
@@ -98,16 +107,7 @@ fn import_all(environment: &Path) -> Vec<String> {
 #[test]
 fn nix_build_requests_closure_imports() {
     let environment = build_environment(&wheels(&["requests"]), "");
-    assert_eq!(
-        import_all(&environment),
-        [
-            "certifi",
-            "charset_normalizer",
-            "idna",
-            "requests",
-            "urllib3"
-        ]
-    );
+    assert_eq!(import_all(&environment), REQUESTS_MODULES);
     // The manylinux extension of charset-normalizer loads.
     let stdout = check(
         run_python(
@@ -184,16 +184,7 @@ fn nix_build_dependency_cycle_builds_and_imports() {
         }
     }
     let environment = build_environment(&resolution, "");
-    assert_eq!(
-        import_all(&environment),
-        [
-            "certifi",
-            "charset_normalizer",
-            "idna",
-            "requests",
-            "urllib3"
-        ]
-    );
+    assert_eq!(import_all(&environment), REQUESTS_MODULES);
 }
 
 #[test]

@@ -210,11 +210,7 @@ fn sdists_get_their_resolved_build_system() {
 fn an_sdist_declaring_no_build_system_gets_setuptools() {
     // PEP 517: no [build-system] means setuptools' legacy backend.
     let mut resolution = resolution(&["six"], |_| Source::Sdist);
-    let six = resolution
-        .packages
-        .iter_mut()
-        .find(|p| p.name == "six")
-        .expect("six");
+    let six = package_mut(&mut resolution, "six");
     six.build_dependencies.clear();
     six.build_backend = None;
     resolution.packages.retain(|p| p.name == "six");
@@ -242,6 +238,14 @@ fn nixpkgs_mix() -> resolver::resolution::Resolution {
         "certifi" => Source::Nixpkgs,
         _ => Source::Wheel,
     })
+}
+
+/// `nixpkgs_mix` where certifi (nixpkgs) also needs requests (sdist over nixpkgs): a cycle.
+fn nixpkgs_mix_with_a_cycle() -> resolver::resolution::Resolution {
+    let mut resolution = nixpkgs_mix();
+    package_mut(&mut resolution, "certifi").dependencies = vec!["requests".to_string()];
+    resolution.cycles = vec![vec!["certifi".into(), "requests".into(), "certifi".into()]];
+    resolution
 }
 
 #[test]
@@ -312,11 +316,7 @@ fn a_nixpkgs_package_missing_from_nixpkgs_is_a_clear_error() {
 #[test]
 fn a_nixpkgs_version_other_than_the_resolved_one_warns() {
     let mut resolution = nixpkgs_mix();
-    let certifi = resolution
-        .packages
-        .iter_mut()
-        .find(|p| p.name == "certifi")
-        .expect("certifi");
+    let certifi = package_mut(&mut resolution, "certifi");
     certifi.version = "2099.1.1".to_string();
     let dir = tempfile::tempdir().expect("tempdir");
     let file = write_nix(dir.path(), "mix.nix", &resolution);
@@ -342,19 +342,18 @@ fn a_nixpkgs_version_other_than_the_resolved_one_warns() {
 #[test]
 fn dependency_cycles_evaluate_without_infinite_recursion() {
     // A run-time cycle across providers: requests (sdist over nixpkgs) -> certifi (nixpkgs)
-    // -> requests; and nixpkgs' own idna definition depends on requests, which depends on idna.
-    let mut resolution = nixpkgs_mix();
-    let certifi = resolution
-        .packages
-        .iter_mut()
-        .find(|p| p.name == "certifi")
-        .expect("certifi");
-    certifi.dependencies = vec!["requests".to_string()];
-    resolution.cycles = vec![vec!["certifi".into(), "requests".into(), "certifi".into()]];
+    // -> requests. In the stub's nixpkgs, requests needs certifi and (here) certifi needs
+    // requests too: nixpkgs' own definitions recurse forever, as the first check shows.
+    let resolution = nixpkgs_mix_with_a_cycle();
     let stub = format!(
-        "{} pythonPackagesExtra = {{ idna = ps: {{ propagatedBuildInputs = [ ps.requests ]; }}; }};",
+        "{} pythonPackagesExtra = {{ certifi = ps: {{ propagatedBuildInputs = [ ps.requests ]; }}; }};",
         nixpkgs_json()
     );
+    let unresolved = eval_error(&format!(
+        "(import {} {{ {stub} }}).python311.pkgs.certifi.drvPath",
+        nix_path(&stub_dir())
+    ));
+    assert!(unresolved.contains("infinite recursion"), "{unresolved}");
     let dir = tempfile::tempdir().expect("tempdir");
     let file = write_nix(dir.path(), "cycle.nix", &resolution);
 
@@ -528,14 +527,7 @@ fn snapshot_numpy_pandas_wheels() {
 
 #[test]
 fn snapshot_sdist_and_nixpkgs_with_a_cycle() {
-    let mut resolution = nixpkgs_mix();
-    let certifi = resolution
-        .packages
-        .iter_mut()
-        .find(|p| p.name == "certifi")
-        .expect("certifi");
-    certifi.dependencies = vec!["requests".to_string()];
-    resolution.cycles = vec![vec!["certifi".into(), "requests".into(), "certifi".into()]];
+    let resolution = nixpkgs_mix_with_a_cycle();
     let text = resolver::output::nix::render(&resolution).expect("render");
     insta::assert_snapshot!(text);
 }

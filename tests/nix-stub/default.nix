@@ -104,6 +104,10 @@ let
             builder = "/bin/sh";
             args = [ ./build-python-package.sh ];
             inherit src kind hostPython sitePackages patches nativeBuildInputs buildInputs;
+            # As in nixpkgs, the dependencies are inputs of the derivation: a dependency cycle
+            # is an infinite recursion, a changed dependency a different derivation.
+            propagatedBuildInputs = dependencies ++ propagatedBuildInputs;
+            build-system = build-system;
             # The build system and its run-time closure, importable during an sdist build.
             buildPythonPath = builtins.concatStringsSep ":"
               (map (package: "${package}/${sitePackages}") (closure build-system));

@@ -177,6 +177,15 @@ pub fn resolution(requested: &[&str], source: impl Fn(&str) -> Source) -> Resolu
     }
 }
 
+/// The package `name` of `resolution`, to edit.
+pub fn package_mut<'a>(resolution: &'a mut Resolution, name: &str) -> &'a mut ResolvedPackage {
+    resolution
+        .packages
+        .iter_mut()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("`{name}` is not in the resolution"))
+}
+
 pub fn wheels(requested: &[&str]) -> Resolution {
     resolution(requested, |_| Source::Wheel)
 }
