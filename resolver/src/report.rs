@@ -11,6 +11,7 @@
 
 use std::fmt::Write as _;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use db_format::types::Version;
 use pubgrub::{
@@ -35,7 +36,7 @@ pub enum ResolveError {
         date: String,
         origin: Option<Origin>,
     },
-    #[error("no file of {name} fits {target}: {details}")]
+    #[error("no file of {name} fits {target}:{details}")]
     NoCompatibleFile {
         name: String,
         target: String,
@@ -79,16 +80,31 @@ fn bound_text(version: &Version, upper: bool, included: bool) -> String {
     let text = version.to_string();
     if let Some(base) = text.strip_suffix(".post0.dev0") {
         // The least version above every `base+local`.
-        return if upper { format!("<={base}") } else { format!(">{base}") };
+        return if upper {
+            format!("<={base}")
+        } else {
+            format!(">{base}")
+        };
     }
     let shown = text.parse::<Version>().ok();
     if shown.as_ref().is_some_and(|shown| version > shown) {
-        return if upper { format!("<={text}") } else { format!(">{text}") };
+        return if upper {
+            format!("<={text}")
+        } else {
+            format!(">{text}")
+        };
     }
     if shown.as_ref().is_some_and(|shown| version < shown) {
-        return if upper { format!("<{text}") } else { format!(">={text}") };
+        return if upper {
+            format!("<{text}")
+        } else {
+            format!(">={text}")
+        };
     }
-    if upper && !included && let Some(base) = text.strip_suffix(".dev0") {
+    if upper
+        && !included
+        && let Some(base) = text.strip_suffix(".dev0")
+    {
         return format!("<{base}");
     }
     match (upper, included) {
@@ -148,6 +164,89 @@ struct Formatter<'s, 'a> {
 }
 
 impl Formatter<'_, '_> {
+    /// Whether the snapshot has no release of `package` at all in `range` (so a "no versions"
+    /// fact about it is noise: nothing was excluded there).
+    fn no_release_in(&self, package: &Pkg, range: &Ranges<Version>) -> bool {
+        let Some(name) = package.name() else {
+            return false;
+        };
+        let Ok(data) = self.solver.package(name) else {
+            return false;
+        };
+        data.project.is_some()
+            && !data
+                .candidates
+                .candidates
+                .iter()
+                .any(|c| range.contains(&c.version))
+            && !data
+                .candidates
+                .rejected
+                .iter()
+                .any(|(v, _)| v.parse::<Version>().is_ok_and(|v| range.contains(&v)))
+    }
+
+    /// The tree with "no versions of P in R" facts folded into the dependency fact they are
+    /// paired with, where R holds no release of P (pubgrub's `collapse_no_versions`, limited to
+    /// the noise so that real dead ends, e.g. a missing package, stay in the explanation).
+    fn simplify(&self, tree: &Tree) -> Tree {
+        let DerivationTree::Derived(derived) = tree else {
+            return tree.clone();
+        };
+        let cause1 = self.simplify(&derived.cause1);
+        let cause2 = self.simplify(&derived.cause2);
+        let merged = match (&cause1, &cause2) {
+            (
+                DerivationTree::External(External::NoVersions(p, r)),
+                DerivationTree::External(External::FromDependencyOf(p1, r1, d, rd)),
+            )
+            | (
+                DerivationTree::External(External::FromDependencyOf(p1, r1, d, rd)),
+                DerivationTree::External(External::NoVersions(p, r)),
+            ) if p == p1 && self.no_release_in(p, r) => Some(DerivationTree::External(
+                External::FromDependencyOf(p1.clone(), r1.union(r), d.clone(), rd.clone()),
+            )),
+            _ => None,
+        };
+        merged.unwrap_or_else(|| {
+            DerivationTree::Derived(Derived {
+                terms: derived.terms.clone(),
+                shared_id: derived.shared_id,
+                cause1: Arc::new(cause1),
+                cause2: Arc::new(cause2),
+            })
+        })
+    }
+
+    /// `package` restricted to `range`, said in terms of the releases that exist: all of them
+    /// read as the bare name, exactly one as `name==version`; otherwise the range itself.
+    fn versions(&self, package: &Pkg, range: &Ranges<Version>) -> String {
+        if let Some(name) = package.name()
+            && let Ok(data) = self.solver.package(name)
+        {
+            let known: Vec<Version> = data
+                .candidates
+                .candidates
+                .iter()
+                .map(|c| c.version.clone())
+                .chain(
+                    data.candidates
+                        .rejected
+                        .iter()
+                        .filter_map(|(v, _)| v.parse().ok()),
+                )
+                .collect();
+            let inside: Vec<&Version> = known.iter().filter(|v| range.contains(v)).collect();
+            if !known.is_empty() && inside.len() == known.len() {
+                return package.to_string();
+            }
+            if let [only] = inside.as_slice() {
+                return format!("{package}=={only}");
+            }
+        }
+        package_range(package, range)
+    }
+
     fn no_versions(&self, package: &Pkg, range: &Ranges<Version>) -> String {
         let Some(name) = package.name() else {
             return "the requirements cannot be met".to_owned();
@@ -160,6 +259,9 @@ impl Formatter<'_, '_> {
                 "{name} is not in this snapshot (snapshot date {})",
                 self.date
             );
+        }
+        if self.no_release_in(package, range) {
+            return format!("no other version of {name} exists");
         }
         let mut reasons: Vec<String> = Vec::new();
         for (version, rejection) in &data.candidates.rejected {
@@ -210,10 +312,10 @@ impl Formatter<'_, '_> {
             [] => "the requirements cannot be met".to_owned(),
             [(Pkg::Root, _)] => "the requirements cannot be met".to_owned(),
             [(package, Term::Positive(range))] => {
-                format!("{} cannot be used", package_range(package, range))
+                format!("{} cannot be used", self.versions(package, range))
             }
             [(package, Term::Negative(range))] => {
-                format!("{} is required", package_range(package, range))
+                format!("{} is required", self.versions(package, range))
             }
             [(p1, Term::Positive(r1)), (p2, Term::Negative(r2))]
             | [(p2, Term::Negative(r2)), (p1, Term::Positive(r1))] => self.external(
@@ -223,11 +325,11 @@ impl Formatter<'_, '_> {
                 let parts: Vec<String> = many
                     .iter()
                     .map(|(package, term)| match term {
-                        Term::Positive(range) => package_range(package, range),
-                        Term::Negative(range) => format!("not {}", package_range(package, range)),
+                        Term::Positive(range) => self.versions(package, range),
+                        Term::Negative(range) => format!("not {}", self.versions(package, range)),
                     })
                     .collect();
-                format!("{} cannot all hold", parts.join(", "))
+                format!("{} cannot be used together", parts.join(" and "))
             }
         }
     }
@@ -237,20 +339,20 @@ impl Formatter<'_, '_> {
             External::NotRoot(package, _) => format!("we resolve {package}"),
             External::NoVersions(package, range) => self.no_versions(package, range),
             External::Custom(package, range, reason) => {
-                format!("{} cannot be used: {reason}", package_range(package, range))
+                format!("{} cannot be used: {reason}", self.versions(package, range))
             }
             External::FromDependencyOf(package, range, dep, dep_range) => match package {
                 Pkg::Root => format!("you require {}", package_range(dep, dep_range)),
                 Pkg::Extra(name, _) if Some(name) == dep.name() => {
                     format!(
                         "{} belongs to {}",
-                        package_range(package, range),
+                        self.versions(package, range),
                         package_range(dep, dep_range)
                     )
                 }
                 _ => format!(
                     "{} depends on {}",
-                    package_range(package, range),
+                    self.versions(package, range),
                     package_range(dep, dep_range)
                 ),
             },
@@ -365,7 +467,8 @@ pub(crate) fn explain(tree: &Tree, solver: &Solver<'_>, pin: &SnapshotPin) -> Re
         solver,
         date: snapshot_date(pin),
     };
-    let explanation = DefaultStringReporter::report_with_formatter(tree, &formatter);
+    let explanation =
+        DefaultStringReporter::report_with_formatter(&formatter.simplify(tree), &formatter);
     let mut leaves = Vec::new();
     exhausted(tree, &mut leaves);
     // A single direct requirement whose every release in range lacks a usable file.

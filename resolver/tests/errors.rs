@@ -1,0 +1,110 @@
+//! What users read when things go wrong, pinned with insta: a version conflict, a missing
+//! package, no compatible file, a requires-python dead end, yanked-only releases, bad input lines.
+
+mod common;
+
+use std::path::Path;
+
+use resolver::input::parse_requirements_txt;
+use resolver::provider::{Mode, ProviderConfig};
+use resolver::solve::{ResolveOptions, resolve};
+use resolver::target::{System, TargetEnv};
+
+fn options(providers: &str) -> ResolveOptions {
+    ResolveOptions {
+        target: TargetEnv::new("3.12", System::X86_64Linux).expect("target"),
+        providers: ProviderConfig::parse(providers).expect("providers"),
+        mode: Mode::Newest,
+        nixpkgs: None,
+        allow_prereleases: false,
+    }
+}
+
+fn error(universe: &common::Universe, requirements: &str, providers: &str) -> String {
+    let snapshot = common::snapshot(universe);
+    let input =
+        parse_requirements_txt(requirements, Path::new("requirements.txt")).expect("valid input");
+    match resolve(&snapshot, common::pin(), &input, &options(providers)) {
+        Ok(resolution) => panic!("expected a failure, resolved {:?}", resolution.packages),
+        Err(err) => err.to_string(),
+    }
+}
+
+#[test]
+fn version_conflict() {
+    let universe = common::universe(&[
+        ("app", "1.0", &["lib>=2"]),
+        ("app", "2.0", &["lib>=3"]),
+        ("tool", "1.0", &["lib<2"]),
+        ("lib", "1.5", &[]),
+        ("lib", "2.1", &[]),
+        ("lib", "3.0", &[]),
+    ]);
+    insta::assert_snapshot!(error(&universe, "app\ntool\n", "_default=wheel,sdist"));
+}
+
+#[test]
+fn missing_package() {
+    let universe = common::universe(&[("app", "1.0", &[])]);
+    insta::assert_snapshot!(
+        "missing_root",
+        error(&universe, "app\nnumpyy>=1\n", "_default=wheel,sdist")
+    );
+    let universe = common::universe(&[("app", "1.0", &["ghost>=1"])]);
+    insta::assert_snapshot!(
+        "missing_transitive",
+        error(&universe, "app\n", "_default=wheel,sdist")
+    );
+}
+
+#[test]
+fn no_compatible_file() {
+    let mut universe = common::universe(&[("fastlib", "1.0", &[]), ("fastlib", "2.0", &[])]);
+    for spec in universe.get_mut("fastlib").expect("present").values_mut() {
+        spec.sdist = Some(false);
+        spec.wheel_tags = Some(vec![
+            "cp311-cp311-manylinux_2_17_x86_64".to_owned(),
+            "cp312-cp312-macosx_11_0_arm64".to_owned(),
+        ]);
+    }
+    insta::assert_snapshot!(error(&universe, "fastlib\n", "_default=wheel,sdist"));
+}
+
+#[test]
+fn requires_python_and_yanked() {
+    let mut universe = common::universe(&[("new", "1.0", &[]), ("old", "1.0", &[])]);
+    if let Some(spec) = universe.get_mut("new").and_then(|v| v.get_mut("1.0")) {
+        spec.requires_python = Some(">=3.13".to_owned());
+    }
+    if let Some(spec) = universe.get_mut("old").and_then(|v| v.get_mut("1.0")) {
+        spec.yanked = true;
+    }
+    insta::assert_snapshot!(
+        "requires_python",
+        error(&universe, "new\n", "_default=wheel,sdist")
+    );
+    insta::assert_snapshot!(
+        "yanked",
+        error(&universe, "old>=1\n", "_default=wheel,sdist")
+    );
+}
+
+#[test]
+fn bad_input_lines() {
+    let messages: Vec<String> = [
+        "requests>=>2\n",
+        "six\n-e git+https://github.com/x/y\n",
+        "pkg @ git+https://github.com/x/y\n",
+        "six --hash=sha256:abc\n",
+        "-r missing.txt\n",
+    ]
+    .iter()
+    .map(
+        |text| match parse_requirements_txt(text, Path::new("requirements.txt")) {
+            Ok(_) => panic!("{text:?} should be refused"),
+            Err(err) => err.to_string(),
+        },
+    )
+    .collect();
+    insta::assert_snapshot!(messages.join("\n"));
+}
