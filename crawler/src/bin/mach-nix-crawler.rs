@@ -1,1 +1,5 @@
-fn main() {}
+//! `mach-nix-crawler`: see the `crawler` library.
+
+fn main() -> std::process::ExitCode {
+    crawler::cli::main()
+}

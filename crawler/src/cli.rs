@@ -1,0 +1,368 @@
+//! The command line: `crawl`, `publish-db`, `merge-state` and `stats`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use db_format::types::PackageName;
+use url::Url;
+
+use crate::crawl::{Api, CrawlOptions, Crawler, Shard, Start, WheelSample, requirements_names};
+use crate::extract::Limits;
+use crate::pypi::{Client, ClientOptions, Feed, FeedChoice, RequestKind, Since};
+use crate::state::State;
+use crate::{Error, Result};
+
+#[derive(Debug, Parser)]
+#[command(name = "mach-nix-crawler", version, about = "Crawl PyPI into a resumable state and publish mach-nix snapshots")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fetch projects from the index into the state.
+    Crawl(CrawlArgs),
+    /// Write the state as a snapshot `OUT/<sha256>.mnxdb`, update `OUT/index.json` and `OUT/latest`.
+    PublishDb {
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Merge shard states into one.
+    MergeState {
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long = "from", required = true)]
+        from: Vec<PathBuf>,
+    },
+    /// Print what the state holds: files by kind, extraction method and record source (JSON).
+    Stats {
+        #[arg(long)]
+        state: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CrawlArgs {
+    /// The crawl state directory.
+    #[arg(long)]
+    pub state: PathBuf,
+    /// Projects to crawl, comma separated.
+    #[arg(long, value_delimiter = ',')]
+    pub packages: Vec<String>,
+    /// A file with one project name per line (`#` comments).
+    #[arg(long)]
+    pub packages_file: Option<PathBuf>,
+    /// A requirements file whose projects start the crawl.
+    #[arg(long)]
+    pub requirements: Option<PathBuf>,
+    /// Every project of the index (its root listing).
+    #[arg(long)]
+    pub all: bool,
+    /// Only projects changed since `yesterday`, a date/time (RFC 3339 or YYYY-MM-DD) or a serial.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// The change source for `--since`.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub feed: FeedChoice,
+    /// Follow the dependencies of crawled releases (all extras, all markers), transitively.
+    #[arg(long)]
+    pub with_deps: bool,
+    /// Keep only files uploaded before this time (RFC 3339, YYYY-MM-DD or unix seconds).
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Crawl only shard I of N (projects split by the hash of their name).
+    #[arg(long)]
+    pub shard: Option<Shard>,
+    /// The package index.
+    #[arg(long, default_value = "https://pypi.org")]
+    pub index_url: Url,
+    /// Which project listing to read.
+    #[arg(long, value_enum, default_value = "simple")]
+    pub api: Api,
+    /// Which wheels' metadata to read.
+    #[arg(long, value_enum, default_value = "all")]
+    pub wheels: WheelSample,
+    /// Keep only the newest N releases of each project.
+    #[arg(long)]
+    pub max_releases: Option<usize>,
+    /// Most HTTP requests in flight.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Most requests started per second (0: unlimited).
+    #[arg(long, default_value_t = 20.0)]
+    pub rate: f64,
+    /// Projects fetched at once.
+    #[arg(long, default_value_t = 8)]
+    pub projects_in_flight: usize,
+    /// Timeout of one request attempt, in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub timeout: f64,
+    /// Retries after a failed attempt.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// The first retry's backoff in milliseconds (doubled each time).
+    #[arg(long, default_value_t = 500)]
+    pub backoff_ms: u64,
+    /// Seconds between progress lines when not on a terminal.
+    #[arg(long, default_value_t = 10)]
+    pub progress_every: u64,
+    /// Write the crawl report (with request and byte counts) as JSON here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// Parse a time: RFC 3339, `YYYY-MM-DD` (midnight UTC) or unix seconds.
+pub fn parse_time(text: &str) -> Result<i64> {
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Ok(seconds);
+    }
+    if let Ok(date) = jiff::civil::Date::from_str(text)
+        && let Ok(zoned) = date.to_zoned(jiff::tz::TimeZone::UTC)
+    {
+        return Ok(zoned.timestamp().as_second());
+    }
+    crate::pypi::project::parse_time(text).map_err(|err| {
+        Error::Usage(format!("{err}: expected RFC 3339, YYYY-MM-DD or unix seconds"))
+    })
+}
+
+/// Parse `--since`: `yesterday`, a serial (a bare number), or a time.
+pub fn parse_since(text: &str, now: i64) -> Result<Since> {
+    if text == "yesterday" {
+        return Ok(Since::Time(now - 86_400));
+    }
+    if let Ok(serial) = text.parse::<u64>() {
+        return Ok(Since::Serial(serial));
+    }
+    parse_time(text).map(Since::Time)
+}
+
+fn names_file(path: &PathBuf) -> Result<Vec<PackageName>> {
+    let text = fs_err::read_to_string(path)?;
+    let mut names = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if line.is_empty() {
+            continue;
+        }
+        names.push(PackageName::from_str(line).map_err(|err| Error::Input {
+            file: path.clone(),
+            line: number + 1,
+            message: format!("not a project name: {err}"),
+        })?);
+    }
+    Ok(names)
+}
+
+fn start_of(args: &CrawlArgs) -> Result<Start> {
+    let mut names = Vec::new();
+    for name in &args.packages {
+        names.push(PackageName::from_str(name.trim()).map_err(|err| {
+            Error::Usage(format!("--packages {name:?}: {err}"))
+        })?);
+    }
+    if let Some(path) = &args.packages_file {
+        names.extend(names_file(path)?);
+    }
+    if let Some(path) = &args.requirements {
+        names.extend(requirements_names(path)?);
+    }
+    let chosen = [!names.is_empty(), args.all, args.since.is_some()]
+        .into_iter()
+        .filter(|&given| given)
+        .count();
+    if chosen != 1 {
+        return Err(Error::Usage(
+            "give exactly one of --packages/--packages-file/--requirements, --all, --since".into(),
+        ));
+    }
+    if args.all {
+        return Ok(Start::All);
+    }
+    if let Some(since) = &args.since {
+        let now = jiff::Timestamp::now().as_second();
+        return Ok(Start::Since(parse_since(since, now)?, since.clone()));
+    }
+    names.sort();
+    names.dedup();
+    Ok(Start::Packages(names))
+}
+
+async fn crawl(args: CrawlArgs) -> Result<()> {
+    let start = start_of(&args)?;
+    let client = Client::new(ClientOptions {
+        concurrency: args.concurrency.clamp(1, 64),
+        requests_per_second: Some(args.rate).filter(|rate| *rate > 0.0),
+        timeout: Duration::from_secs_f64(args.timeout.max(0.1)),
+        retries: args.retries,
+        backoff: Duration::from_millis(args.backoff_ms),
+        ..ClientOptions::default()
+    })?;
+    let mut index_url = args.index_url.clone();
+    if !index_url.path().ends_with('/') {
+        index_url.set_path(&format!("{}/", index_url.path()));
+    }
+    let feed = Feed::new(&client, &index_url, args.feed)?;
+    let crawler = Crawler {
+        client: client.clone(),
+        feed,
+        options: CrawlOptions {
+            index_url,
+            api: args.api,
+            as_of: args.as_of.as_deref().map(parse_time).transpose()?,
+            with_deps: args.with_deps,
+            shard: args.shard,
+            max_releases: args.max_releases,
+            wheels: args.wheels,
+            limits: Limits::default(),
+            projects_in_flight: args.projects_in_flight,
+            progress_every: Duration::from_secs(args.progress_every.max(1)),
+        },
+    };
+    let mut state = State::open(&args.state)?;
+    let started = std::time::Instant::now();
+    let report = crawler.crawl(&mut state, &start).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let counters = client.counters();
+    let per_kind: serde_json::Map<String, serde_json::Value> = RequestKind::ALL
+        .iter()
+        .map(|&kind| {
+            (
+                kind.as_str().to_string(),
+                serde_json::json!({"requests": counters.requests(kind), "bytes": counters.bytes(kind)}),
+            )
+        })
+        .collect();
+    let summary = serde_json::json!({
+        "report": report,
+        "seconds": seconds,
+        "requests": counters.total_requests(),
+        "bytes": counters.total_bytes(),
+        "retries": counters.retries(),
+        "by_kind": per_kind,
+    });
+    tracing::info!(
+        "crawled {} projects ({} unchanged, {} failed, {} missing), {} releases, {} files in {seconds:.1}s; {} requests, {:.1} MB",
+        report.projects,
+        report.unchanged,
+        report.failed.len(),
+        report.missing.len(),
+        report.releases,
+        report.files,
+        counters.total_requests(),
+        counters.total_bytes() as f64 / 1e6
+    );
+    for (name, error) in &report.failed {
+        tracing::warn!("failed: {name}: {error}");
+    }
+    if let Some(path) = &args.report {
+        fs_err::write(path, serde_json::to_vec_pretty(&summary).map_err(|err| Error::Usage(err.to_string()))?)?;
+    }
+    Ok(())
+}
+
+fn stats(state: &State) -> Result<serde_json::Value> {
+    let rows: Vec<serde_json::Value> = state
+        .method_counts()?
+        .into_iter()
+        .map(|(kind, method, source, count)| {
+            serde_json::json!({"kind": format!("{kind:?}"), "method": method, "source": source, "files": count})
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "projects": state.project_names()?.len(),
+        "failed": state.projects_with_status("failed")?.len(),
+        "missing": state.projects_with_status("missing")?.len(),
+        "files": rows,
+    }))
+}
+
+/// Run a parsed command.
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Crawl(args) => crawl(args).await,
+        Command::PublishDb { state, out } => {
+            let state = State::open(&state)?;
+            let published = crate::publish::publish(&state, &out)?;
+            println!("{}", published.entry.sha256);
+            tracing::info!(
+                "{} {} ({} bytes: {} projects, {} releases, {} files, {} dependency records)",
+                if published.existed { "already published" } else { "published" },
+                published.path.display(),
+                published.entry.size,
+                published.entry.projects,
+                published.entry.releases,
+                published.entry.files,
+                published.dependency_records,
+            );
+            Ok(())
+        }
+        Command::MergeState { state, from } => {
+            let mut target = State::open(&state)?;
+            for dir in from {
+                let other = State::open(&dir)?;
+                let taken = target.merge_from(&other)?;
+                tracing::info!("merged {taken} projects from {}", dir.display());
+            }
+            Ok(())
+        }
+        Command::Stats { state } => {
+            let state = State::open(&state)?;
+            let value = stats(&state)?;
+            println!("{}", serde_json::to_string_pretty(&value).map_err(|err| Error::Usage(err.to_string()))?);
+            Ok(())
+        }
+    }
+}
+
+/// The binary's entry point: logging, the runtime, exit codes (0 ok, 1 failure, 2 usage).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err @ Error::Usage(_)) => {
+            eprintln!("error: {err}");
+            ExitCode::from(2)
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_since_parse() {
+        assert_eq!(parse_time("2024-01-01").expect("date"), 1_704_067_200);
+        assert_eq!(parse_time("2024-01-01T00:00:10Z").expect("rfc3339"), 1_704_067_210);
+        assert_eq!(parse_time("1704067200").expect("seconds"), 1_704_067_200);
+        assert!(parse_time("soon").is_err());
+        assert_eq!(parse_since("yesterday", 100_000).expect("ok"), Since::Time(13_600));
+        assert_eq!(parse_since("42", 0).expect("ok"), Since::Serial(42));
+        assert_eq!(parse_since("2024-01-01", 0).expect("ok"), Since::Time(1_704_067_200));
+    }
+}

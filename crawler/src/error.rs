@@ -1,0 +1,52 @@
+use std::path::PathBuf;
+
+use crate::extract::ExtractError;
+
+/// Everything the crawler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{url}: {source}")]
+    Http {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{url}: HTTP {status} after {attempts} attempt(s)")]
+    Status {
+        url: String,
+        status: u16,
+        attempts: u32,
+    },
+    #[error("{url}: invalid response: {reason}")]
+    InvalidResponse { url: String, reason: String },
+    #[error("invalid URL {url:?}: {reason}")]
+    Url { url: String, reason: String },
+    #[error("crawl state {}: {source}", path.display())]
+    State {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("snapshot: {0}")]
+    Snapshot(#[from] db_format::Error),
+    #[error("{file}:{line}: {message}")]
+    Input {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{0}")]
+    Usage(String),
+    #[error("{project}: {source}")]
+    Extract {
+        project: String,
+        #[source]
+        source: ExtractError,
+    },
+    #[error("change feed: {0}")]
+    ChangeFeed(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

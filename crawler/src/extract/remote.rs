@@ -1,0 +1,296 @@
+//! Fetching what extraction needs, as few bytes as possible.
+//!
+//! Wheels: the PEP 658 `.metadata` file (its hash checked when the index gives one); else HTTP
+//! range requests (the archive's tail, the central directory if it starts earlier, then the
+//! `METADATA` member); else the whole wheel. Sdists: the whole file (capped), read in a
+//! blocking task by [`super::sdist`].
+//!
+//! Failures that a later run may not see again (timeouts, 5xx after all retries) are returned
+//! as errors, so the project is marked failed and retried; failures that are facts about the
+//! file (404, a corrupt or hostile archive, a hash mismatch) become an "unknown" record with the
+//! reason.
+
+use db_format::{DependencyRecord, MetadataSource};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::metadata::CoreMetadata;
+use super::sdist::extract_sdist;
+use super::zip::{self, LOCAL_HEADER_LEN, ZipEntry};
+use super::{ExtractError, FileOutcome, Limits, Method, unknown};
+use crate::pypi::{Client, CoreMetadata as IndexMetadata, IndexFile, RequestKind};
+use crate::{Error, Result};
+
+/// Wheels up to this size are fetched whole: one request beats three.
+const WHOLE_WHEEL_BELOW: u64 = 64 << 10;
+/// The first range request: the archive's last bytes.
+const TAIL_BYTES: u64 = 8 << 10;
+/// Slack for a local header's extra field, fetched with the member's data.
+const LOCAL_EXTRA_SLACK: u64 = 256;
+
+/// Whether an error says something about the file (record it) rather than the network (retry).
+fn is_permanent(error: &Error) -> bool {
+    matches!(error, Error::InvalidResponse { .. } | Error::Url { .. })
+}
+
+fn parse_url(url: &str) -> Result<Url> {
+    Url::parse(url).map_err(|err| Error::Url {
+        url: url.to_string(),
+        reason: err.to_string(),
+    })
+}
+
+fn failed(reason: String) -> FileOutcome {
+    FileOutcome {
+        record: unknown(reason),
+        method: Method::Failed,
+    }
+}
+
+/// A wheel's dependency record.
+pub async fn wheel_outcome(client: &Client, file: &IndexFile, limits: &Limits) -> Result<FileOutcome> {
+    match wheel_outcome_inner(client, file, limits).await {
+        Err(err) if is_permanent(&err) => Ok(failed(format!("{}: {err}", file.filename))),
+        other => other,
+    }
+}
+
+async fn wheel_outcome_inner(client: &Client, file: &IndexFile, limits: &Limits) -> Result<FileOutcome> {
+    let url = parse_url(&file.url)?;
+    if file.core_metadata != IndexMetadata::Absent {
+        let metadata_url = parse_url(&format!("{}.metadata", file.url))?;
+        let response = client
+            .get(RequestKind::Metadata, &metadata_url, &[], limits.max_member_bytes)
+            .await?;
+        if response.status == 200 {
+            let expected = match &file.core_metadata {
+                IndexMetadata::Present { sha256: Some(hash) } => Some(hash.to_ascii_lowercase()),
+                _ => None,
+            };
+            let actual = hex::encode(Sha256::digest(&response.body));
+            match expected {
+                Some(expected) if expected != actual => {
+                    tracing::warn!(
+                        file = %file.filename,
+                        "PEP 658 metadata hash mismatch (index {expected}, got {actual}); reading the wheel"
+                    );
+                }
+                _ => return Ok(wheel_record(&response.body, Method::Pep658)),
+            }
+        }
+    }
+    if file.size > WHOLE_WHEEL_BELOW {
+        match ranged_metadata(client, &url, file, limits).await? {
+            Ranged::Metadata(bytes) => return Ok(wheel_record(&bytes, Method::Range)),
+            Ranged::Whole(bytes) => return Ok(whole_wheel(file, &bytes, limits, Method::Range)),
+            Ranged::Unsupported => {}
+            Ranged::Broken(err) => return Ok(failed(format!("{}: {err}", file.filename))),
+        }
+    }
+    let response = client
+        .get(RequestKind::WheelDownload, &url, &[], limits.max_download_bytes)
+        .await?;
+    if response.status != 200 {
+        return Ok(failed(format!(
+            "{}: download answered HTTP {}",
+            file.filename, response.status
+        )));
+    }
+    Ok(whole_wheel(file, &response.body, limits, Method::WheelDownload))
+}
+
+fn wheel_record(metadata: &[u8], method: Method) -> FileOutcome {
+    FileOutcome {
+        record: CoreMetadata::parse(metadata).into_record(MetadataSource::WheelMetadata, None),
+        method,
+    }
+}
+
+fn whole_wheel(file: &IndexFile, bytes: &[u8], limits: &Limits, method: Method) -> FileOutcome {
+    if let Some(reason) = hash_mismatch(file, bytes) {
+        return failed(reason);
+    }
+    let read = || -> Result<Vec<u8>, ExtractError> {
+        let entries = zip::entries_of(bytes, limits)?;
+        let entry = metadata_entry(&entries)?;
+        zip::read_member(bytes, entry, limits.max_member_bytes)
+    };
+    match read() {
+        Ok(metadata) => wheel_record(&metadata, method),
+        Err(err) => failed(format!("{}: {err}", file.filename)),
+    }
+}
+
+fn hash_mismatch(file: &IndexFile, bytes: &[u8]) -> Option<String> {
+    let expected = file.sha256?;
+    let actual: [u8; 32] = Sha256::digest(bytes).into();
+    (actual != expected).then(|| {
+        format!(
+            "{}: sha256 of the download is {}, the index says {}",
+            file.filename,
+            hex::encode(actual),
+            hex::encode(expected)
+        )
+    })
+}
+
+/// The `METADATA` of the wheel's top-level `*.dist-info` directory.
+fn metadata_entry(entries: &[ZipEntry]) -> Result<&ZipEntry, ExtractError> {
+    entries
+        .iter()
+        .find(|entry| {
+            let mut parts = entry.name.split('/');
+            matches!(
+                (parts.next(), parts.next(), parts.next()),
+                (Some(dir), Some("METADATA"), None) if dir.ends_with(".dist-info")
+            )
+        })
+        .ok_or(ExtractError::NoMetadata)
+}
+
+enum Ranged {
+    Metadata(Vec<u8>),
+    /// The server ignored `Range` and sent everything.
+    Whole(Vec<u8>),
+    /// The server refused ranges: download instead.
+    Unsupported,
+    Broken(ExtractError),
+}
+
+async fn fetch_range(client: &Client, url: &Url, start: u64, end: u64) -> Result<Option<Fetched206>> {
+    let response = client
+        .get(
+            RequestKind::WheelRange,
+            url,
+            &[("range", format!("bytes={start}-{}", end - 1))],
+            end - start + 1,
+        )
+        .await;
+    let response = match response {
+        // A server that ignores Range sends the whole file, over this request's limit.
+        Err(Error::InvalidResponse { .. }) => return Ok(None),
+        other => other?,
+    };
+    Ok(match response.status {
+        206 if response.body.len() as u64 == end - start => Some(Fetched206::Part(response.body)),
+        200 => Some(Fetched206::Whole(response.body)),
+        _ => None,
+    })
+}
+
+enum Fetched206 {
+    Part(Vec<u8>),
+    Whole(Vec<u8>),
+}
+
+async fn ranged_metadata(client: &Client, url: &Url, file: &IndexFile, limits: &Limits) -> Result<Ranged> {
+    let size = file.size;
+    let tail_start = size.saturating_sub(TAIL_BYTES);
+    let mut tail = match fetch_range(client, url, tail_start, size).await? {
+        Some(Fetched206::Part(bytes)) => bytes,
+        Some(Fetched206::Whole(bytes)) => return Ok(Ranged::Whole(bytes)),
+        None => return Ok(Ranged::Unsupported),
+    };
+    let directory = match zip::locate_central_directory(&tail, tail_start) {
+        Ok(directory) => directory,
+        Err(err) => return Ok(Ranged::Broken(err)),
+    };
+    let directory_end = directory.offset.saturating_add(directory.size);
+    if directory_end > size || directory.size > limits.max_member_bytes.max(64 << 20) {
+        return Ok(Ranged::Broken(ExtractError::Corrupt(
+            "central directory lies outside the archive".into(),
+        )));
+    }
+    let mut tail_start = tail_start;
+    if directory.offset < tail_start {
+        let Some(Fetched206::Part(mut head)) = fetch_range(client, url, directory.offset, tail_start).await?
+        else {
+            return Ok(Ranged::Unsupported);
+        };
+        head.extend_from_slice(&tail);
+        tail = head;
+        tail_start = directory.offset;
+    }
+    let from = usize::try_from(directory.offset - tail_start).unwrap_or(usize::MAX);
+    let to = usize::try_from(directory_end - tail_start).unwrap_or(usize::MAX);
+    let Some(directory_bytes) = tail.get(from..to) else {
+        return Ok(Ranged::Broken(ExtractError::Corrupt("central directory is truncated".into())));
+    };
+    let entries = match zip::parse_central_directory(directory_bytes, limits) {
+        Ok(entries) => entries,
+        Err(err) => return Ok(Ranged::Broken(err)),
+    };
+    let entry = match metadata_entry(&entries) {
+        Ok(entry) => entry.clone(),
+        Err(err) => return Ok(Ranged::Broken(err)),
+    };
+    if entry.uncompressed_size > limits.max_member_bytes {
+        return Ok(Ranged::Broken(ExtractError::MemberTooLarge {
+            path: entry.name,
+            size: entry.uncompressed_size,
+            limit: limits.max_member_bytes,
+        }));
+    }
+    let start = entry.local_header_offset;
+    let guess = LOCAL_HEADER_LEN + entry.name.len() as u64 + LOCAL_EXTRA_SLACK + entry.compressed_size;
+    let end = start.saturating_add(guess).min(size);
+    let Some(Fetched206::Part(mut member)) = fetch_range(client, url, start, end).await? else {
+        return Ok(Ranged::Unsupported);
+    };
+    let data_offset = match zip::local_data_offset(&member) {
+        Ok(offset) => offset,
+        Err(err) => return Ok(Ranged::Broken(err)),
+    };
+    let needed = data_offset + entry.compressed_size;
+    if needed > member.len() as u64 {
+        let more_end = start.saturating_add(needed).min(size);
+        let Some(Fetched206::Part(more)) = fetch_range(client, url, end, more_end).await? else {
+            return Ok(Ranged::Unsupported);
+        };
+        member.extend_from_slice(&more);
+    }
+    let data = member.get(usize::try_from(data_offset).unwrap_or(usize::MAX)..).unwrap_or_default();
+    Ok(match zip::inflate(&entry, data, limits.max_member_bytes) {
+        Ok(bytes) => Ranged::Metadata(bytes),
+        Err(err) => Ranged::Broken(err),
+    })
+}
+
+/// An sdist's dependency record.
+pub async fn sdist_outcome(client: &Client, file: &IndexFile, limits: &Limits) -> Result<FileOutcome> {
+    let url = parse_url(&file.url)?;
+    let response = match client
+        .get(RequestKind::SdistDownload, &url, &[], limits.max_download_bytes)
+        .await
+    {
+        Err(err) if is_permanent(&err) => return Ok(failed(format!("{}: {err}", file.filename))),
+        other => other?,
+    };
+    if response.status != 200 {
+        return Ok(failed(format!(
+            "{}: download answered HTTP {}",
+            file.filename, response.status
+        )));
+    }
+    if let Some(reason) = hash_mismatch(file, &response.body) {
+        return Ok(failed(reason));
+    }
+    let filename = file.filename.clone();
+    let limits = *limits;
+    let body = response.body;
+    let outcome = tokio::task::spawn_blocking(move || extract_sdist(&filename, &body, &limits))
+        .await
+        .map_err(|err| Error::Usage(format!("sdist reader task failed: {err}")))?;
+    Ok(match outcome {
+        Ok(metadata) => FileOutcome {
+            record: metadata.into_record(),
+            method: Method::Sdist,
+        },
+        Err(err) => FileOutcome {
+            record: DependencyRecord {
+                ..unknown(format!("{}: {err}", file.filename))
+            },
+            method: Method::Sdist,
+        },
+    })
+}
