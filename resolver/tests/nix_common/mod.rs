@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use db_format::{File, FileKind};
+use db_format::{
+    DependencyRecord, File, FileKind, MetadataSource, Project, Release, SnapshotMeta, Writer,
+};
 use resolver::resolution::{Provider, Resolution, ResolvedPackage, SnapshotPin, Target};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -29,9 +31,13 @@ pub struct FixtureTarget {
 pub struct FixturePackage {
     pub name: String,
     pub version: String,
+    pub requires_python: Option<String>,
+    pub requires_dist: Vec<String>,
     pub dependencies: Vec<String>,
     pub wheel: FixtureFile,
     pub sdist: Option<FixtureFile>,
+    #[serde(default)]
+    pub build_requires: Vec<String>,
     #[serde(default)]
     pub build_dependencies: Vec<String>,
     pub build_backend: Option<String>,
@@ -188,6 +194,75 @@ pub fn package_mut<'a>(resolution: &'a mut Resolution, name: &str) -> &'a mut Re
 
 pub fn wheels(requested: &[&str]) -> Resolution {
     resolution(requested, |_| Source::Wheel)
+}
+
+/// The fixture as a real snapshot file `<sha256>.mnxdb` in `dir` (one release per package: its
+/// wheel with the wheel's METADATA, its sdist with the sdist's build system); returns the hash.
+pub fn write_fixture_snapshot(dir: &Path) -> String {
+    let mut writer = Writer::new(
+        std::io::Cursor::new(Vec::new()),
+        SnapshotMeta {
+            created: 1_732_492_800,
+            ..SnapshotMeta::default()
+        },
+    )
+    .expect("writer starts");
+    let mut packages: Vec<&FixturePackage> = fixture().packages.iter().collect();
+    packages.sort_by(|a, b| a.name.cmp(&b.name));
+    for package in packages {
+        let metadata = DependencyRecord {
+            source: MetadataSource::WheelMetadata,
+            requires_python: package.requires_python.clone(),
+            requires_dist: package.requires_dist.clone(),
+            ..DependencyRecord::default()
+        };
+        let mut dependencies = vec![metadata.clone()];
+        let mut files = vec![File {
+            dependencies: Some(0),
+            ..file(&package.wheel)
+        }];
+        if let Some(sdist) = &package.sdist {
+            dependencies.push(DependencyRecord {
+                source: MetadataSource::SdistPkgInfo,
+                build_requires: package.build_requires.clone(),
+                build_backend: package.build_backend.clone(),
+                ..metadata
+            });
+            files.push(File {
+                dependencies: Some(1),
+                ..file(sdist)
+            });
+        }
+        let project = Project {
+            name: package.name.clone(),
+            last_serial: 1,
+            releases: vec![Release {
+                version: package.version.clone(),
+                yanked: None,
+                requires_python: package.requires_python.clone(),
+                upload_time: None,
+                dependencies,
+                files,
+            }],
+        };
+        writer
+            .add_project(&project)
+            .expect("fixture project is valid");
+    }
+    let (bytes, _) = writer.finish().expect("snapshot written");
+    let bytes = bytes.into_inner();
+    let hash = hex::encode(Sha256::digest(&bytes));
+    std::fs::write(dir.join(format!("{hash}.mnxdb")), &bytes).expect("write snapshot");
+    hash
+}
+
+/// Run the `mach-nix` binary with `args`; its stdout.
+pub fn mach_nix(args: &[&std::ffi::OsStr]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_mach-nix"))
+        .args(args)
+        .output()
+        .expect("run mach-nix");
+    check(output, &format!("mach-nix {args:?}"))
 }
 
 const INSTALL_HINT: &str = "Nix is not installed: run scripts/install-nix.sh (as root) first";

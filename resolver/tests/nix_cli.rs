@@ -1,0 +1,148 @@
+//! `mach-nix gen` and `mach-nix env` end to end: a real snapshot written from the recorded PyPI
+//! fixture, resolved by the real CLI, and its Nix output evaluated and built (`nix_build_…`) against
+//! the nixpkgs stub. Needs Nix (`scripts/install-nix.sh`); the builds need files.pythonhosted.org.
+
+mod nix_common;
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+use nix_common::*;
+use serde_json::json;
+
+/// `mach-nix <command> … -r requirements.txt --db sha256:… --db-dir … -p 3.11` in `dir`.
+fn resolve_with_cli(dir: &Path, command: &[&OsStr], requirements: &str) -> PathBuf {
+    let db_dir = dir.join("snapshots");
+    std::fs::create_dir_all(&db_dir).expect("mkdir");
+    let hash = write_fixture_snapshot(&db_dir);
+    let requirements_file = dir.join("requirements.txt");
+    std::fs::write(&requirements_file, requirements).expect("write requirements");
+    let db = format!("sha256:{hash}");
+    let mut args: Vec<&OsStr> = command.to_vec();
+    args.extend([
+        OsStr::new("-r"),
+        requirements_file.as_os_str(),
+        OsStr::new("--db"),
+        OsStr::new(&db),
+        OsStr::new("--db-dir"),
+        db_dir.as_os_str(),
+        OsStr::new("-p"),
+        OsStr::new("3.11"),
+    ]);
+    mach_nix(&args);
+    db_dir.join(format!("{hash}.mnxdb"))
+}
+
+#[test]
+fn cli_gen_output_evaluates_to_the_snapshot_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.nix");
+    let snapshot = resolve_with_cli(
+        dir.path(),
+        &[OsStr::new("gen"), OsStr::new("-o"), out.as_os_str()],
+        "requests==2.32.3\npandas\n",
+    );
+    let hash = snapshot
+        .file_stem()
+        .and_then(OsStr::to_str)
+        .expect("hash-named snapshot");
+    let mach_nix = eval_json(&format!("({}).machNix", apply(&out, "")));
+    assert_eq!(mach_nix["snapshot"]["sha256"], json!(hash));
+    assert_eq!(mach_nix["requested"], json!(["pandas", "requests"]));
+    assert_eq!(
+        environment_names(&out, ""),
+        [
+            "certifi",
+            "charset-normalizer",
+            "idna",
+            "numpy",
+            "pandas",
+            "python-dateutil",
+            "pytz",
+            "requests",
+            "six",
+            "tzdata",
+            "urllib3"
+        ]
+    );
+    // Every package is the fixture's wheel: URL and hash as PyPI published them.
+    let expression = format!(
+        "map (p: {{ inherit (p) pname version provider; url = p.src.url; sha256 = p.src.outputHash; }}) ({}).packages",
+        apply(&out, "")
+    );
+    let packages = eval_json(&expression);
+    for package in packages.as_array().expect("a list") {
+        let name = package["pname"].as_str().expect("pname");
+        let recorded = fixture_package(name);
+        assert_eq!(package["version"], json!(recorded.version), "{name}");
+        assert_eq!(package["provider"], json!("wheel"), "{name}");
+        assert_eq!(package["url"], json!(recorded.wheel.url), "{name}");
+        assert_eq!(package["sha256"], json!(recorded.wheel.sha256), "{name}");
+    }
+}
+
+#[test]
+fn nix_build_cli_gen_requests_and_pandas_import() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.nix");
+    resolve_with_cli(
+        dir.path(),
+        &[OsStr::new("gen"), OsStr::new("-o"), out.as_os_str()],
+        "requests==2.32.3\npandas\n",
+    );
+    let output = nix_command("nix-build")
+        .arg(&out)
+        .args([
+            "--no-out-link",
+            "--option",
+            "substituters",
+            "",
+            "--option",
+            "build-users-group",
+            "",
+        ])
+        .output()
+        .expect("run nix-build");
+    let stdout = check(output, "nix-build of mach-nix gen output");
+    let environment = PathBuf::from(stdout.lines().last().expect("output path"));
+    let run = std::process::Command::new(environment.join("bin/python"))
+        .args([
+            "-c",
+            "import requests, pandas, numpy; print(requests.__version__, pandas.__version__, numpy.__version__)",
+        ])
+        .output()
+        .expect("run python");
+    assert_eq!(check(run, "imports").trim(), "2.32.3 2.2.3 2.1.3");
+}
+
+#[test]
+fn nix_build_cli_env_directory_enters_with_nix_shell() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = dir.path().join("env");
+    resolve_with_cli(
+        dir.path(),
+        &[OsStr::new("env"), env.as_os_str()],
+        "requests\n",
+    );
+    let output = nix_command("nix-shell")
+        .arg(&env)
+        .args([
+            "--option",
+            "substituters",
+            "",
+            "--option",
+            "build-users-group",
+            "",
+            "--run",
+            "python -c 'import requests; print(requests.__version__)'",
+        ])
+        .output()
+        .expect("run nix-shell");
+    assert_eq!(
+        check(output, "nix-shell of mach-nix env")
+            .trim()
+            .lines()
+            .last(),
+        Some("2.32.3")
+    );
+}
