@@ -1,0 +1,277 @@
+//! Resolver features one by one, through the library entry point: extras, constraints, yanked
+//! pins, markers, cycles, provider order and nixpkgs, `--hash` and `name @ url`, pre-releases.
+
+mod common;
+
+use std::path::Path;
+
+use resolver::input::parse_requirements_txt;
+use resolver::provider::{Mode, NixpkgsIndex, ProviderConfig};
+use resolver::report::ResolveError;
+use resolver::resolution::{Provider, Resolution};
+use resolver::solve::{ResolveOptions, resolve};
+use resolver::target::{System, TargetEnv};
+
+fn options() -> ResolveOptions {
+    ResolveOptions {
+        target: TargetEnv::new("3.12", System::X86_64Linux).expect("target"),
+        providers: ProviderConfig::parse("_default=wheel,sdist").expect("providers"),
+        mode: Mode::Newest,
+        nixpkgs: None,
+        allow_prereleases: false,
+    }
+}
+
+fn run(
+    universe: &common::Universe,
+    requirements: &str,
+    options: &ResolveOptions,
+) -> Result<Resolution, ResolveError> {
+    let snapshot = common::snapshot(universe);
+    let input =
+        parse_requirements_txt(requirements, Path::new("requirements.txt")).expect("valid input");
+    resolve(&snapshot, common::pin(), &input, options)
+}
+
+fn pins(resolution: &Resolution) -> Vec<String> {
+    resolution
+        .packages
+        .iter()
+        .map(|p| format!("{}=={}", p.name, p.version))
+        .collect()
+}
+
+#[test]
+fn extras_pull_their_requirements_at_the_same_version() {
+    let mut universe = common::universe(&[
+        ("app", "1.0", &["base"]),
+        ("app", "2.0", &["base"]),
+        ("base", "1.0", &[]),
+        ("fast", "1.0", &[]),
+    ]);
+    for spec in universe.get_mut("app").expect("present").values_mut() {
+        spec.extras
+            .insert("speed".to_owned(), vec!["fast".to_owned()]);
+    }
+    let resolution = run(&universe, "app[speed]<2\n", &options()).expect("resolves");
+    assert_eq!(pins(&resolution), ["app==1.0", "base==1.0", "fast==1.0"]);
+    let app = &resolution.packages[0];
+    assert_eq!(app.extras, ["speed"]);
+    assert_eq!(app.dependencies, ["base", "fast"]);
+    assert_eq!(resolution.requested, ["app"]);
+}
+
+#[test]
+fn constraints_narrow_but_do_not_add() {
+    let universe = common::universe(&[
+        ("app", "1.0", &["lib"]),
+        ("lib", "1.0", &[]),
+        ("lib", "2.0", &[]),
+        ("other", "1.0", &[]),
+    ]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("c.txt"), "lib<2\nother==1.0\n").expect("write");
+    let main = dir.path().join("requirements.txt");
+    let input = parse_requirements_txt("-c c.txt\napp\n", &main).expect("valid");
+    let resolution = resolve(
+        &common::snapshot(&universe),
+        common::pin(),
+        &input,
+        &options(),
+    )
+    .expect("resolves");
+    assert_eq!(pins(&resolution), ["app==1.0", "lib==1.0"]);
+}
+
+#[test]
+fn markers_are_evaluated_for_the_target() {
+    let universe = common::universe(&[
+        (
+            "app",
+            "1.0",
+            &[
+                "linuxonly ; sys_platform == 'linux'",
+                "maconly ; sys_platform == 'darwin'",
+                "old ; python_version < '3.10'",
+            ],
+        ),
+        ("linuxonly", "1.0", &[]),
+        ("maconly", "1.0", &[]),
+        ("old", "1.0", &[]),
+    ]);
+    let linux = run(&universe, "app\n", &options()).expect("resolves");
+    assert_eq!(pins(&linux), ["app==1.0", "linuxonly==1.0"]);
+    let mac = ResolveOptions {
+        target: TargetEnv::new("3.9", System::Aarch64Darwin).expect("target"),
+        ..options()
+    };
+    let mac = run(&universe, "app\n", &mac).expect("resolves");
+    assert_eq!(pins(&mac), ["app==1.0", "maconly==1.0", "old==1.0"]);
+    assert_eq!(mac.target.system, "aarch64-darwin");
+}
+
+#[test]
+fn yanked_releases_need_an_exact_pin() {
+    let mut universe = common::universe(&[("lib", "1.0", &[]), ("lib", "2.0", &[])]);
+    if let Some(spec) = universe.get_mut("lib").and_then(|v| v.get_mut("2.0")) {
+        spec.yanked = true;
+    }
+    assert_eq!(
+        pins(&run(&universe, "lib\n", &options()).expect("resolves")),
+        ["lib==1.0"]
+    );
+    assert_eq!(
+        pins(&run(&universe, "lib==2.0\n", &options()).expect("resolves")),
+        ["lib==2.0"]
+    );
+    assert!(run(&universe, "lib>=2\n", &options()).is_err());
+}
+
+#[test]
+fn cycles_are_allowed_and_reported() {
+    let universe = common::universe(&[
+        ("a", "1.0", &["b"]),
+        ("b", "1.0", &["c"]),
+        ("c", "1.0", &["a"]),
+        ("d", "1.0", &[]),
+    ]);
+    let resolution = run(&universe, "a\nd\n", &options()).expect("resolves");
+    assert_eq!(resolution.cycles, [["a", "b", "c"]]);
+}
+
+#[test]
+fn pre_releases_only_when_needed_or_asked() {
+    let universe = common::universe(&[
+        ("lib", "1.0", &[]),
+        ("lib", "2.0b1", &[]),
+        ("beta", "0.1a1", &[]),
+    ]);
+    assert_eq!(
+        pins(&run(&universe, "lib\nbeta\n", &options()).expect("resolves")),
+        ["beta==0.1a1", "lib==1.0"]
+    );
+    assert_eq!(
+        pins(&run(&universe, "lib\n--pre\n", &options()).expect("resolves")),
+        ["lib==2.0b1"]
+    );
+    assert_eq!(
+        pins(&run(&universe, "lib>1.0\n", &options()).expect("resolves")),
+        ["lib==2.0b1"]
+    );
+}
+
+#[test]
+fn provider_order_and_nixpkgs() {
+    let mut universe = common::universe(&[
+        ("lib", "1.0", &[]),
+        ("lib", "2.0", &[]),
+        ("lib", "3.0", &[]),
+    ]);
+    if let Some(spec) = universe.get_mut("lib").and_then(|v| v.get_mut("3.0")) {
+        spec.wheel = Some(false);
+    }
+    let newest = run(&universe, "lib\n", &options()).expect("resolves");
+    assert_eq!(
+        (
+            newest.packages[0].version.as_str(),
+            &newest.packages[0].provider
+        ),
+        ("3.0", &Provider::Sdist)
+    );
+    let ordered = ResolveOptions {
+        mode: Mode::ProviderOrder,
+        ..options()
+    };
+    let ordered = run(&universe, "lib\n", &ordered).expect("resolves");
+    assert_eq!(
+        (
+            ordered.packages[0].version.as_str(),
+            &ordered.packages[0].provider
+        ),
+        ("2.0", &Provider::Wheel)
+    );
+    let nixpkgs = NixpkgsIndex::from_json(
+        r#"[{"attribute": "lib_legacy", "pname": "lib", "version": "1.0"}]"#,
+        Path::new("n.json"),
+    )
+    .expect("valid");
+    let nix_first = ResolveOptions {
+        mode: Mode::ProviderOrder,
+        providers: ProviderConfig::parse("_default=nixpkgs,wheel,sdist").expect("providers"),
+        nixpkgs: Some(nixpkgs),
+        ..options()
+    };
+    let nix = run(&universe, "lib\n", &nix_first).expect("resolves");
+    assert_eq!(
+        nix.packages[0].provider,
+        Provider::Nixpkgs {
+            attribute: "lib_legacy".to_owned()
+        }
+    );
+    assert_eq!(nix.packages[0].file, None);
+}
+
+#[test]
+fn hashes_and_direct_urls_select_files() {
+    let universe = common::universe(&[("lib", "1.0", &[]), ("lib", "2.0", &[])]);
+    // The test snapshot gives each release's first file (the sdist) the digest [0; 32].
+    let zero = "0".repeat(64);
+    let hashed = run(
+        &universe,
+        &format!("lib --hash=sha256:{zero}\n"),
+        &options(),
+    )
+    .expect("resolves");
+    assert_eq!(
+        hashed.packages[0].file.as_ref().map(|f| f.sha256),
+        Some(Some([0; 32]))
+    );
+    let wrong = run(
+        &universe,
+        &format!("lib --hash=sha256:{}\n", "f".repeat(64)),
+        &options(),
+    );
+    assert!(wrong.is_err());
+    let url = run(
+        &universe,
+        "lib @ https://files.example.org/lib-1.0.tar.gz\n",
+        &options(),
+    )
+    .expect("resolves");
+    assert_eq!(pins(&url), ["lib==1.0"]);
+    assert_eq!(url.packages[0].provider, Provider::Sdist);
+    let missing = run(
+        &universe,
+        "lib @ https://elsewhere.example/lib-9.whl\n",
+        &options(),
+    );
+    assert!(
+        matches!(missing, Err(ResolveError::UrlNotInSnapshot { .. })),
+        "{missing:?}"
+    );
+}
+
+#[test]
+fn the_project_requires_python_is_checked() {
+    let universe = common::universe(&[("lib", "1.0", &[])]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("pyproject.toml");
+    std::fs::write(
+        &path,
+        "[project]\nname = \"x\"\nrequires-python = \">=3.13\"\ndependencies = [\"lib\"]\n",
+    )
+    .expect("write");
+    let (input, _) = resolver::input::read_input(&path, &[]).expect("valid");
+    let err = resolve(
+        &common::snapshot(&universe),
+        common::pin(),
+        &input,
+        &options(),
+    )
+    .expect_err("3.12 < 3.13");
+    assert!(
+        err.to_string()
+            .contains("requires Python >=3.13, but the target is Python 3.12"),
+        "{err}"
+    );
+}
