@@ -224,6 +224,7 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
             projects_in_flight: args.projects_in_flight,
             progress_every: Duration::from_secs(args.progress_every.max(1)),
         },
+        pep658: Default::default(),
     };
     let mut state = State::open(&args.state)?;
     let started = std::time::Instant::now();

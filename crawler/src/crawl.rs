@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 use url::Url;
 
-use crate::extract::remote::{sdist_outcome, wheel_outcome};
+use crate::extract::remote::{Pep658Probe, sdist_outcome, wheel_outcome};
 use crate::extract::{FileOutcome, Limits};
 use crate::progress::Progress;
 use crate::pypi::project::{parse_json_api, parse_simple_page};
@@ -238,6 +238,7 @@ pub struct Crawler {
     pub client: Client,
     pub feed: Feed,
     pub options: CrawlOptions,
+    pub pep658: std::sync::Arc<Pep658Probe>,
 }
 
 impl Crawler {
@@ -461,9 +462,10 @@ impl Crawler {
             let client = self.client.clone();
             let limits = self.options.limits;
             let file = file.clone();
+            let probe = self.pep658.clone();
             tasks.spawn(async move {
                 let outcome = match file.kind {
-                    FileKind::Wheel => wheel_outcome(&client, &file, &limits).await,
+                    FileKind::Wheel => wheel_outcome(&client, &file, &limits, &probe).await,
                     _ => sdist_outcome(&client, &file, &limits).await,
                 };
                 (at, outcome)

@@ -10,6 +10,8 @@
 //! file (404, a corrupt or hostile archive, a hash mismatch) become an "unknown" record with the
 //! reason.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use db_format::{DependencyRecord, MetadataSource};
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -27,6 +29,40 @@ const WHOLE_WHEEL_BELOW: u64 = 64 << 10;
 const TAIL_BYTES: u64 = 8 << 10;
 /// Slack for a local header's extra field, fetched with the member's data.
 const LOCAL_EXTRA_SLACK: u64 = 256;
+
+/// Whether PEP 658 files are worth asking for when the index does not say they exist.
+///
+/// Some mirrors drop the `core-metadata` key and serve `.metadata` for only some wheels; after
+/// [`Pep658Probe::SAMPLE`] unstated tries with fewer than one in ten found, the crawler stops
+/// asking for unstated ones and goes straight to range requests. The record is the same either
+/// way (a PEP 658 file is the wheel's own `METADATA`), so this changes requests, not results.
+#[derive(Debug, Default)]
+pub struct Pep658Probe {
+    tries: AtomicU64,
+    hits: AtomicU64,
+}
+
+impl Pep658Probe {
+    const SAMPLE: u64 = 100;
+
+    fn worth_trying(&self, stated: &IndexMetadata) -> bool {
+        match stated {
+            IndexMetadata::Present { .. } => true,
+            IndexMetadata::Absent => false,
+            IndexMetadata::NotStated => {
+                let tries = self.tries.load(Ordering::Relaxed);
+                tries < Self::SAMPLE || self.hits.load(Ordering::Relaxed) * 10 >= tries
+            }
+        }
+    }
+
+    fn record(&self, stated: &IndexMetadata, found: bool) {
+        if *stated == IndexMetadata::NotStated {
+            self.tries.fetch_add(1, Ordering::Relaxed);
+            self.hits.fetch_add(u64::from(found), Ordering::Relaxed);
+        }
+    }
+}
 
 /// Whether an error says something about the file (record it) rather than the network (retry).
 fn is_permanent(error: &Error) -> bool {
@@ -48,20 +84,31 @@ fn failed(reason: String) -> FileOutcome {
 }
 
 /// A wheel's dependency record.
-pub async fn wheel_outcome(client: &Client, file: &IndexFile, limits: &Limits) -> Result<FileOutcome> {
-    match wheel_outcome_inner(client, file, limits).await {
+pub async fn wheel_outcome(
+    client: &Client,
+    file: &IndexFile,
+    limits: &Limits,
+    probe: &Pep658Probe,
+) -> Result<FileOutcome> {
+    match wheel_outcome_inner(client, file, limits, probe).await {
         Err(err) if is_permanent(&err) => Ok(failed(format!("{}: {err}", file.filename))),
         other => other,
     }
 }
 
-async fn wheel_outcome_inner(client: &Client, file: &IndexFile, limits: &Limits) -> Result<FileOutcome> {
+async fn wheel_outcome_inner(
+    client: &Client,
+    file: &IndexFile,
+    limits: &Limits,
+    probe: &Pep658Probe,
+) -> Result<FileOutcome> {
     let url = parse_url(&file.url)?;
-    if file.core_metadata != IndexMetadata::Absent {
+    if probe.worth_trying(&file.core_metadata) {
         let metadata_url = parse_url(&format!("{}.metadata", file.url))?;
         let response = client
             .get(RequestKind::Metadata, &metadata_url, &[], limits.max_member_bytes)
             .await?;
+        probe.record(&file.core_metadata, response.status == 200);
         if response.status == 200 {
             let expected = match &file.core_metadata {
                 IndexMetadata::Present { sha256: Some(hash) } => Some(hash.to_ascii_lowercase()),

@@ -305,9 +305,11 @@ pub fn decide(members: &SdistMembers) -> SdistMetadata {
         ..record
     };
     let from_static = |source: MetadataSource, detail: String, deps: &StaticDependencies, extra: &[String]| {
+        // PEP 685: extras compare normalized (`use_chardet_on_py3` is `use-chardet-on-py3`).
+        let normalized = |name: &str| name.to_ascii_lowercase().replace(['_', '.'], "-");
         let mut provides = deps.provides_extra.clone();
         for name in extra {
-            if !provides.contains(name) {
+            if !provides.iter().any(|known| normalized(known) == normalized(name)) {
                 provides.push(name.clone());
             }
         }

@@ -1,0 +1,551 @@
+//! A fake PyPI for the tests: a real HTTP/1.1 server on 127.0.0.1 that serves the responses
+//! recorded from live PyPI by `scripts/record-pypi-fixtures.py` (`tests/data/`), rewrites their
+//! file URLs to point at itself, answers range requests (also from the recorded slices of large
+//! wheels), honours `If-None-Match`, simulates the endpoints public PyPI has and this network
+//! does not (the XML-RPC change log and the PEP 691 JSON root index, built from the recorded
+//! serials), and injects faults on demand: 429 with Retry-After, 500, stalls, truncated bodies.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+pub fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_mach-nix-crawler")
+}
+
+/// The normalized names of every recorded project.
+pub fn recorded_projects() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(data_dir().join("simple"))
+        .expect("tests/data/simple exists")
+        .map(|entry| {
+            entry
+                .expect("readable")
+                .path()
+                .file_stem()
+                .expect("named")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// A fault to inject into the next request whose path contains a given text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    Status(u16),
+    TooMany { retry_after: u64 },
+    Stall(Duration),
+    /// Send the headers and half the body, then close.
+    Truncate,
+}
+
+/// One request the server saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub range: Option<String>,
+}
+
+#[derive(Default)]
+struct Shared {
+    faults: Vec<(String, VecDeque<Fault>)>,
+    seen: Vec<Seen>,
+    /// Synthetic projects: name -> files (filename, bytes, upload time).
+    extra: BTreeMap<String, Vec<(String, Vec<u8>, String)>>,
+    /// Add `core-metadata` with this sha256 (or the real one when `None`) to simple pages.
+    core_metadata: Option<Option<String>>,
+    xmlrpc_enabled: bool,
+    /// Random faults: (state of a xorshift generator, one in N requests).
+    chaos: Option<(u64, u64)>,
+}
+
+pub struct FakePypi {
+    port: u16,
+    shared: Arc<Mutex<Shared>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for FakePypi {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+impl FakePypi {
+    pub fn start() -> FakePypi {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let port = listener.local_addr().expect("address").port();
+        let shared = Arc::new(Mutex::new(Shared {
+            xmlrpc_enabled: true,
+            ..Shared::default()
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (thread_shared, thread_stop) = (shared.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if thread_stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let shared = thread_shared.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(stream, port, &shared);
+                });
+            }
+        });
+        FakePypi { port, shared, stop }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn fault(&self, path_contains: &str, faults: Vec<Fault>) {
+        self.shared
+            .lock()
+            .expect("lock")
+            .faults
+            .push((path_contains.to_string(), faults.into()));
+    }
+
+    pub fn chaos(&self, seed: u64, one_in: u64) {
+        self.shared.lock().expect("lock").chaos = Some((seed | 1, one_in));
+    }
+
+    pub fn set_xmlrpc(&self, enabled: bool) {
+        self.shared.lock().expect("lock").xmlrpc_enabled = enabled;
+    }
+
+    /// Make simple pages state `core-metadata` (with the real hash, or the given one).
+    pub fn state_core_metadata(&self, sha256: Option<String>) {
+        self.shared.lock().expect("lock").core_metadata = Some(sha256);
+    }
+
+    /// Serve a synthetic project (for hostile archives).
+    pub fn add_project(&self, name: &str, files: Vec<(String, Vec<u8>)>) {
+        self.shared.lock().expect("lock").extra.insert(
+            name.to_string(),
+            files
+                .into_iter()
+                .map(|(filename, bytes)| (filename, bytes, "2024-01-01T00:00:00Z".to_string()))
+                .collect(),
+        );
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.shared.lock().expect("lock").seen.clone()
+    }
+
+    pub fn clear_seen(&self) {
+        self.shared.lock().expect("lock").seen.clear();
+    }
+}
+
+struct Request {
+    method: String,
+    path: String,
+    headers: BTreeMap<String, String>,
+    body: Vec<u8>,
+}
+
+fn read_request(stream: &TcpStream) -> std::io::Result<Request> {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let path = parts.next().unwrap_or_default().to_string();
+    let mut headers = BTreeMap::new();
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header)?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
+        }
+    }
+    let length: usize = headers
+        .get("content-length")
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    Ok(Request {
+        method,
+        path,
+        headers,
+        body,
+    })
+}
+
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+fn response(status: u16, content_type: &str, body: Vec<u8>) -> Response {
+    Response {
+        status,
+        headers: vec![("Content-Type".into(), content_type.into())],
+        body,
+    }
+}
+
+fn not_found() -> Response {
+    response(404, "text/plain", b"404 Not Found".to_vec())
+}
+
+fn serve(mut stream: TcpStream, port: u16, shared: &Mutex<Shared>) -> std::io::Result<()> {
+    let request = read_request(&stream)?;
+    let fault = {
+        let mut shared = shared.lock().expect("lock");
+        let scripted = shared
+            .faults
+            .iter_mut()
+            .find(|(needle, queue)| request.path.contains(needle.as_str()) && !queue.is_empty())
+            .and_then(|(_, queue)| queue.pop_front());
+        scripted.or_else(|| {
+            let (state, one_in) = shared.chaos.as_mut()?;
+            *state ^= *state << 13;
+            *state ^= *state >> 7;
+            *state ^= *state << 17;
+            (*state % *one_in == 0).then(|| match (*state >> 8) % 4 {
+                0 => Fault::Status(500),
+                1 => Fault::TooMany { retry_after: 0 },
+                2 => Fault::Truncate,
+                _ => Fault::Status(503),
+            })
+        })
+    };
+    let mut answer = match &fault {
+        Some(Fault::Status(status)) => response(*status, "text/plain", b"injected".to_vec()),
+        Some(Fault::TooMany { retry_after }) => {
+            let mut answer = response(429, "text/plain", b"slow down".to_vec());
+            answer
+                .headers
+                .push(("Retry-After".into(), retry_after.to_string()));
+            answer
+        }
+        Some(Fault::Stall(duration)) => {
+            std::thread::sleep(*duration);
+            route(&request, port, shared)
+        }
+        _ => route(&request, port, shared),
+    };
+    shared.lock().expect("lock").seen.push(Seen {
+        method: request.method.clone(),
+        path: request.path.clone(),
+        status: answer.status,
+        range: request.headers.get("range").cloned(),
+    });
+    let truncate = fault == Some(Fault::Truncate) && answer.body.len() > 1;
+    let mut head = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", answer.status);
+    answer
+        .headers
+        .push(("Content-Length".into(), answer.body.len().to_string()));
+    for (name, value) in &answer.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    if truncate {
+        stream.write_all(&answer.body[..answer.body.len() / 2])?;
+    } else {
+        stream.write_all(&answer.body)?;
+    }
+    stream.flush()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The simple page of a project, recorded or synthetic, with file URLs pointing here.
+fn simple_page(name: &str, port: u16, shared: &Mutex<Shared>) -> Option<Vec<u8>> {
+    let base = format!("http://127.0.0.1:{port}/files/");
+    let (extra, core_metadata) = {
+        let shared = shared.lock().expect("lock");
+        (shared.extra.get(name).cloned(), shared.core_metadata.clone())
+    };
+    if let Some(files) = extra {
+        let files: Vec<serde_json::Value> = files
+            .iter()
+            .map(|(filename, bytes, time)| {
+                serde_json::json!({
+                    "filename": filename,
+                    "url": format!("{base}synthetic/{filename}"),
+                    "hashes": {"sha256": sha256_hex(bytes)},
+                    "size": bytes.len(),
+                    "upload-time": time,
+                    "yanked": false,
+                })
+            })
+            .collect();
+        let page = serde_json::json!({"meta": {"api-version": "1.1", "_last-serial": 1}, "name": name, "files": files});
+        return Some(page.to_string().into_bytes());
+    }
+    let text = std::fs::read_to_string(data_dir().join("simple").join(format!("{name}.json"))).ok()?;
+    let text = text.replace("https://files.pythonhosted.org/", &base);
+    let Some(stated) = core_metadata else {
+        return Some(text.into_bytes());
+    };
+    let mut page: serde_json::Value = serde_json::from_str(&text).ok()?;
+    for file in page["files"].as_array_mut()? {
+        let filename = file["filename"].as_str()?.to_string();
+        let metadata = std::fs::read(data_dir().join("files").join(format!("{filename}.metadata")));
+        if let Ok(metadata) = metadata {
+            let hash = stated.clone().unwrap_or_else(|| sha256_hex(&metadata));
+            file["core-metadata"] = serde_json::json!({ "sha256": hash });
+        } else if filename.ends_with(".whl") {
+            file["core-metadata"] = serde_json::Value::Bool(false);
+        }
+    }
+    Some(page.to_string().into_bytes())
+}
+
+fn serials() -> BTreeMap<String, u64> {
+    recorded_projects()
+        .into_iter()
+        .map(|name| {
+            let page: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(data_dir().join("simple").join(format!("{name}.json")))
+                    .expect("recorded page"),
+            )
+            .expect("json");
+            let serial = match &page["meta"]["_last-serial"] {
+                serde_json::Value::String(text) => text.parse().expect("serial"),
+                value => value.as_u64().expect("serial"),
+            };
+            (name, serial)
+        })
+        .collect()
+}
+
+fn route(request: &Request, port: u16, shared: &Mutex<Shared>) -> Response {
+    let path = request.path.split('?').next().unwrap_or_default();
+    if request.method == "POST" && path == "/pypi" {
+        return xmlrpc(request, shared);
+    }
+    if path == "/simple/" {
+        let accept = request.headers.get("accept").cloned().unwrap_or_default();
+        let serials = serials();
+        if accept.contains("application/vnd.pypi.simple.v1+json") {
+            let projects: Vec<serde_json::Value> = serials
+                .iter()
+                .map(|(name, serial)| serde_json::json!({"name": name, "_last-serial": serial}))
+                .collect();
+            let top = serials.values().max().copied().unwrap_or(0);
+            let body = serde_json::json!({"meta": {"api-version": "1.1", "_last-serial": top}, "projects": projects});
+            return response(200, "application/vnd.pypi.simple.v1+json", body.to_string().into_bytes());
+        }
+        let mut html = String::from("<!DOCTYPE html><html><body>\n");
+        for name in serials.keys() {
+            html.push_str(&format!("<a href=\"/simple/{name}/\">{name}</a>\n"));
+        }
+        html.push_str("</body></html>\n");
+        return response(200, "text/html", html.into_bytes());
+    }
+    if let Some(name) = path.strip_prefix("/simple/").and_then(|rest| rest.strip_suffix('/')) {
+        let Some(body) = simple_page(name, port, shared) else {
+            return not_found();
+        };
+        let etag = format!("\"{}\"", &sha256_hex(&body)[..16]);
+        if request.headers.get("if-none-match") == Some(&etag) {
+            let mut answer = response(304, "application/vnd.pypi.simple.v1+json", Vec::new());
+            answer.headers.push(("ETag".into(), etag));
+            return answer;
+        }
+        let mut answer = response(200, "application/vnd.pypi.simple.v1+json", body);
+        answer.headers.push(("ETag".into(), etag));
+        return answer;
+    }
+    if let Some(name) = path.strip_prefix("/pypi/").and_then(|rest| rest.strip_suffix("/json")) {
+        return match std::fs::read(data_dir().join("json").join(format!("{name}.json"))) {
+            Ok(body) => response(200, "application/json", body),
+            Err(_) => not_found(),
+        };
+    }
+    if path.starts_with("/files/") || path.starts_with("/packages/") {
+        let filename = path.rsplit('/').next().unwrap_or_default();
+        return file(request, filename, path.contains("/synthetic/"), shared);
+    }
+    not_found()
+}
+
+fn file(request: &Request, filename: &str, synthetic: bool, shared: &Mutex<Shared>) -> Response {
+    let range = request.headers.get("range").and_then(|value| {
+        let (start, end) = value.strip_prefix("bytes=")?.split_once('-')?;
+        Some((start.parse::<u64>().ok()?, end.parse::<u64>().ok()?))
+    });
+    let whole = if synthetic {
+        shared
+            .lock()
+            .expect("lock")
+            .extra
+            .values()
+            .flatten()
+            .find(|(name, _, _)| name == filename)
+            .map(|(_, bytes, _)| bytes.clone())
+    } else {
+        std::fs::read(data_dir().join("files").join(filename)).ok()
+    };
+    if let Some(bytes) = whole {
+        return match range {
+            Some((start, end)) if start < bytes.len() as u64 => {
+                let end = end.min(bytes.len() as u64 - 1);
+                let mut answer = response(
+                    206,
+                    "application/octet-stream",
+                    bytes[start as usize..=end as usize].to_vec(),
+                );
+                answer.headers.push((
+                    "Content-Range".into(),
+                    format!("bytes {start}-{end}/{}", bytes.len()),
+                ));
+                answer
+            }
+            Some(_) => response(416, "text/plain", Vec::new()),
+            None => response(200, "application/octet-stream", bytes),
+        };
+    }
+    // Large wheels are recorded as the slices a range reader needs.
+    let Ok(text) = std::fs::read_to_string(data_dir().join("files").join(format!("{filename}.ranges.json")))
+    else {
+        return not_found();
+    };
+    let recorded: serde_json::Value = serde_json::from_str(&text).expect("ranges json");
+    let size = recorded["size"].as_u64().expect("size");
+    let Some((start, end)) = range else {
+        // The whole file was not recorded: say so as an unrecorded fixture would.
+        return response(404, "text/plain", b"only ranges of this file were recorded".to_vec());
+    };
+    let end = end.min(size - 1);
+    for slice in recorded["ranges"].as_array().expect("ranges") {
+        let offset = slice[0].as_u64().expect("offset");
+        let bytes = base64_decode(slice[1].as_str().expect("base64"));
+        if offset <= start && end < offset + bytes.len() as u64 {
+            let mut answer = response(
+                206,
+                "application/octet-stream",
+                bytes[(start - offset) as usize..=(end - offset) as usize].to_vec(),
+            );
+            answer
+                .headers
+                .push(("Content-Range".into(), format!("bytes {start}-{end}/{size}")));
+            return answer;
+        }
+    }
+    response(416, "text/plain", b"range not recorded".to_vec())
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut buffer = 0u32;
+    let mut bits = 0;
+    for byte in text.bytes().filter(|&byte| byte != b'=') {
+        let value = ALPHABET.iter().position(|&c| c == byte).expect("base64") as u32;
+        buffer = (buffer << 6) | value;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+fn xmlrpc(request: &Request, shared: &Mutex<Shared>) -> Response {
+    if !shared.lock().expect("lock").xmlrpc_enabled {
+        return response(405, "text/plain", b"Method Not Allowed".to_vec());
+    }
+    let body = String::from_utf8_lossy(&request.body);
+    let since: u64 = body
+        .split("<int>")
+        .nth(1)
+        .and_then(|rest| rest.split("</int>").next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or(0);
+    let mut events = String::new();
+    for (name, serial) in serials() {
+        if serial > since {
+            events.push_str(&format!(
+                "<value><array><data><value><string>{name}</string></value><value><string>1</string></value>\
+                 <value><int>1700000000</int></value><value><string>new release</string></value>\
+                 <value><int>{serial}</int></value></data></array></value>"
+            ));
+        }
+    }
+    let xml = format!(
+        "<?xml version='1.0'?><methodResponse><params><param><value><array><data>{events}</data></array></value></param></params></methodResponse>"
+    );
+    response(200, "text/xml", xml.into_bytes())
+}
+
+/// Run the crawler binary; panics with its output when it fails.
+pub fn run(args: &[&str]) -> std::process::Output {
+    let output = std::process::Command::new(bin())
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("crawler runs");
+    assert!(
+        output.status.success(),
+        "mach-nix-crawler {args:?} failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// `publish-db` and return the published hash.
+pub fn publish(state: &Path, out: &Path) -> String {
+    let output = run(&[
+        "publish-db",
+        "--state",
+        state.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// Common crawl flags for the fake server: fast backoff, short timeouts, no rate limit.
+pub fn fast_flags(server: &FakePypi) -> Vec<String> {
+    [
+        "--index-url",
+        &server.url(),
+        "--rate",
+        "0",
+        "--backoff-ms",
+        "20",
+        "--timeout",
+        "5",
+        "--progress-every",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
