@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install Nix from Debian (package nix-bin) and prepare it so that `nix-build` works as root
-# without a daemon, as the Nix tests of mach-nix need (see ../shared/NIX-HERE.md).
+# without a daemon, as the Nix tests of mach-nix need (see ../shared/NIX-HERE.md); also the host
+# CPython with pip that the tests' nixpkgs stub builds with.
 # Idempotent: running it again changes nothing. CI calls it before the test suite.
 set -eu
 
@@ -28,6 +29,14 @@ grep -q '^sandbox' /etc/nix/nix.conf || echo 'sandbox = false' >>/etc/nix/nix.co
 # ("the group 'nixbld' ... does not exist"), so build as the calling user (root).
 if ! getent group nixbld >/dev/null 2>&1; then
     grep -q '^build-users-group' /etc/nix/nix.conf || echo 'build-users-group =' >>/etc/nix/nix.conf
+fi
+
+# The nixpkgs stub of the tests (tests/nix-stub) builds Python packages with the host's CPython
+# and pip; Debian's python3 is CPython 3.11 and needs python3-pip for that.
+if ! /usr/bin/python3 -m pip --version >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update
+    apt-get install -y --no-install-recommends python3 python3-pip
 fi
 
 # A smoke test: evaluation works offline.
