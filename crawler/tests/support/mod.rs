@@ -381,8 +381,15 @@ fn route(request: &Request, port: u16, shared: &Mutex<Shared>) -> Response {
         return answer;
     }
     if let Some(name) = path.strip_prefix("/pypi/").and_then(|rest| rest.strip_suffix("/json")) {
-        return match std::fs::read(data_dir().join("json").join(format!("{name}.json"))) {
-            Ok(body) => response(200, "application/json", body),
+        // Recorded JSON API documents mix relative URLs (`../../packages/...`, served below)
+        // and absolute ones.
+        return match std::fs::read_to_string(data_dir().join("json").join(format!("{name}.json"))) {
+            Ok(text) => response(
+                200,
+                "application/json",
+                text.replace("https://files.pythonhosted.org/", &format!("http://127.0.0.1:{port}/files/"))
+                    .into_bytes(),
+            ),
             Err(_) => not_found(),
         };
     }
@@ -540,8 +547,6 @@ pub fn fast_flags(server: &FakePypi) -> Vec<String> {
         "0",
         "--backoff-ms",
         "20",
-        "--timeout",
-        "5",
         "--progress-every",
         "1",
     ]
