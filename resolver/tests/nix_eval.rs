@@ -546,3 +546,30 @@ fn generated_nix_parses() {
         check(output, "nix-instantiate --parse");
     }
 }
+
+#[test]
+fn overrides_compose_with_later_overlays_through_the_fixpoint() {
+    // What mkPython (nix/) does: apply the generated `overrides`, then the user's overlay. The
+    // generated packages refer to each other through `pySelf`, so a later change of idna is the
+    // idna requests gets.
+    let resolution = wheels(&["requests"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_nix(dir.path(), "requests.nix", &resolution);
+    let expression = format!(
+        r#"
+        let
+          pkgs = import {stub} {{ }};
+          generated = import {file} {{ inherit pkgs; }};
+          compose = f: g: self: super: let fs = f self super; in fs // g self (super // fs);
+          post = self: super: {{
+            idna = super.idna.overridePythonAttrs (old: {{ version = "${{old.version}}-patched"; }});
+          }};
+          python = pkgs.python311.override {{ packageOverrides = compose generated.overrides post; }};
+        in
+          map (p: p.version) (builtins.filter (p: p.pname == "idna") python.pkgs.requests.dependencies)
+        "#,
+        stub = nix_path(&stub_dir()),
+        file = nix_path(&file),
+    );
+    assert_eq!(eval_json(&expression), json!(["3.10-patched"]));
+}
