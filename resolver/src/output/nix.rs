@@ -308,22 +308,25 @@ fn break_cycles(
         .iter()
         .map(String::as_str)
         .chain(packages.keys().copied());
+    // A package's edges, in visiting order once popped from the back: run-time dependencies
+    // first, then build dependencies, each in the resolution's (sorted) order. Indexing cannot
+    // fail: `index_packages` checked that every edge points into `packages`.
+    let edges_of = |name: &str| -> Vec<(String, bool)> {
+        let package = packages[name];
+        let mut edges: Vec<(String, bool)> = package
+            .dependencies
+            .iter()
+            .map(|d| (d.clone(), false))
+            .collect();
+        edges.extend(package.build_dependencies.iter().map(|d| (d.clone(), true)));
+        edges.reverse();
+        edges
+    };
     for root in roots {
         if state.get(root) != Some(&State::Unvisited) {
             continue;
         }
         // Iterative DFS: each frame is a package and the edges still to visit.
-        let edges_of = |name: &str| -> Vec<(String, bool)> {
-            let package = packages[name];
-            let mut edges: Vec<(String, bool)> = package
-                .dependencies
-                .iter()
-                .map(|d| (d.clone(), false))
-                .collect();
-            edges.extend(package.build_dependencies.iter().map(|d| (d.clone(), true)));
-            edges.reverse();
-            edges
-        };
         state.insert(root, State::OnStack);
         let mut stack = vec![(root, edges_of(root))];
         while let Some((name, edges)) = stack.last_mut() {
