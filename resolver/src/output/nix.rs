@@ -13,11 +13,15 @@
 //! The shape of the generated expression — its arguments, what it returns, how nixpkgs packages are
 //! overridden and how dependency cycles are broken — is documented for users in `nix/README.md`;
 //! keep the two in step. In short: a function `{ pkgs ? import <nixpkgs> { }, python ? pkgs.python3XY,
-//! tests ? false }` returning the Python environment (`python.withPackages`) with three extra
+//! tests ? false, shell ? false }` (`shell ? pkgs.lib.inNixShell` in `mach-nix env`'s default.nix)
+//! returning the Python environment (`python.withPackages`, or its `.env` shell) with three extra
 //! attributes: `overrides` (the package-set overlay `pySelf: pySuper: { … }`, what `nix/`'s mkPython
 //! applies), `python` (the interpreter with the overrides applied) and `machNix` (what the file was
 //! generated from). Everything the build needs is in the file: no import-from-derivation, no
 //! database at evaluation time.
+//!
+//! Wheel platform tags are read with uv's `WheelFilename` (through `db-format`), the parser the
+//! resolver's tag matching uses, so "which manylinux policy" and "is this wheel installable" agree.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
