@@ -146,3 +146,51 @@ fn nix_build_cli_env_directory_enters_with_nix_shell() {
         Some("2.32.3")
     );
 }
+
+#[test]
+fn cli_gen_with_the_nixpkgs_provider_evaluates_against_that_nixpkgs() {
+    // nixpkgs first: certifi 2024.8.30 is nixpkgs' own; nixpkgs' requests 2.31.0 and idna 3.7 lose
+    // to the newer wheels (mode `newest`).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.nix");
+    let json = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nix/nixpkgs.json");
+    resolve_with_cli(
+        dir.path(),
+        &[
+            OsStr::new("gen"),
+            OsStr::new("-o"),
+            out.as_os_str(),
+            OsStr::new("--providers"),
+            OsStr::new("_default=nixpkgs,wheel,sdist"),
+            OsStr::new("--nixpkgs-json"),
+            json.as_os_str(),
+        ],
+        "requests\n",
+    );
+    let stub = format!("pythonPackagesJson = {};", nix_path(&json));
+    let expression = format!(
+        "map (p: {{ inherit (p) pname version provider; url = p.src.url; }}) ({}).packages",
+        apply(&out, &stub)
+    );
+    let packages = eval_json(&expression);
+    let packages = packages.as_array().expect("a list");
+    assert_eq!(packages.len(), 5);
+    for package in packages {
+        let name = package["pname"].as_str().expect("pname");
+        if name == "certifi" {
+            assert_eq!(
+                package,
+                &json!({"pname": "certifi", "version": "2024.8.30", "provider": "nixpkgs",
+                        "url": "https://nixpkgs.invalid/certifi-2024.8.30.tar.gz"})
+            );
+        } else {
+            assert_eq!(package["provider"], json!("wheel"), "{name}");
+            assert_eq!(
+                package["url"],
+                json!(fixture_package(name).wheel.url),
+                "{name}"
+            );
+        }
+    }
+    assert!(eval_json(&format!("({}).drvPath", apply(&out, &stub))).is_string());
+}
