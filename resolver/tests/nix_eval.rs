@@ -573,3 +573,21 @@ fn overrides_compose_with_later_overlays_through_the_fixpoint() {
     );
     assert_eq!(eval_json(&expression), json!(["3.10-patched"]));
 }
+
+#[test]
+fn the_python_argument_defaults_to_the_target_interpreter() {
+    let mut resolution = wheels(&["idna"]);
+    resolution.target.python = "3.12".to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_nix(dir.path(), "idna.nix", &resolution);
+    // The stub has no python312: its error shows the default went there.
+    let error = eval_error(&format!("({}).drvPath", apply(&file, "")));
+    assert!(error.contains("has only python311"), "{error}");
+    // An explicit interpreter wins.
+    let version = eval_json(&format!(
+        "(import {} {{ pkgs = import {stub} {{ }}; python = (import {stub} {{ }}).python311; }}).python.pythonVersion",
+        nix_path(&file),
+        stub = nix_path(&stub_dir())
+    ));
+    assert_eq!(version, json!("3.11"));
+}

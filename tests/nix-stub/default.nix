@@ -195,6 +195,13 @@ let
 in
 {
   inherit lib fetchurl stdenv python311;
+}
+# The stub builds with the host's CPython 3.11 only: other interpreters say so.
+// builtins.listToAttrs (map (attribute: {
+  name = attribute;
+  value = throw "the nixpkgs stub (tests/nix-stub) has only python311, the host's CPython 3.11; generate for it with `mach-nix gen -p 3.11`";
+}) [ "python39" "python310" "python312" "python313" "python314" ])
+// {
   # The shell nix-shell runs (it asks <nixpkgs> for it): the host's bash.
   bashInteractive = derivation {
     name = "bash-interactive-host";
