@@ -188,7 +188,7 @@ fn read_tar_members<R: Read>(reader: R, limits: &Limits) -> Result<SdistMembers,
                 .unwrap_or_default();
             // A link that leaves the archive, or one standing in for a member we read, is
             // refused: an honest sdist needs neither.
-            let escapes = zip::check_path(&target).is_err();
+            let escapes = zip::link_escapes(&path, &target);
             if escapes || interesting.is_some_and(|(kind, _)| kind != Wanted::EggOther) {
                 return Err(ExtractError::Link { path, target });
             }

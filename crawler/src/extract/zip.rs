@@ -266,6 +266,27 @@ pub fn check_path(path: &str) -> Result<(), ExtractError> {
     Ok(())
 }
 
+/// Whether a link at `path` pointing to `target` leaves the archive's tree.
+pub fn link_escapes(path: &str, target: &str) -> bool {
+    if target.starts_with('/') || target.starts_with('\\') || target.as_bytes().get(1) == Some(&b':') {
+        return true;
+    }
+    let mut parts: Vec<&str> = path.split('/').collect();
+    parts.pop();
+    for part in target.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return true;
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -391,6 +412,14 @@ pub(crate) mod tests {
     fn garbage_is_corrupt_not_a_panic() {
         assert!(entries_of(b"not a zip at all, not at all", &Limits::default()).is_err());
         assert!(entries_of(b"", &Limits::default()).is_err());
+    }
+
+    #[test]
+    fn links_are_resolved_relative_to_their_directory() {
+        assert!(!link_escapes("x-1.0/docs/README", "../README"));
+        assert!(!link_escapes("x-1.0/a/b", "c/./d"));
+        assert!(link_escapes("x-1.0/docs/link", "../../../root"));
+        assert!(link_escapes("x-1.0/link", "/etc/passwd"));
     }
 
     #[test]
