@@ -816,6 +816,26 @@ mod tests {
     }
 
     #[test]
+    fn write_env_reports_the_path_it_cannot_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, "").expect("write");
+        let error = write_env(
+            &blocker.join("env"),
+            &resolution(&["a"], vec![package("a", &[], &[])]),
+            "",
+            "",
+        )
+        .expect_err("a file is in the way");
+        assert!(
+            error
+                .to_string()
+                .starts_with(&format!("cannot write {}:", blocker.join("env").display())),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn contract_violations_are_errors() {
         let unknown = resolution(&["a"], vec![package("a", &["zzz"], &[])]);
         assert!(matches!(
