@@ -16,7 +16,11 @@ use crate::state::State;
 use crate::{Error, Result};
 
 #[derive(Debug, Parser)]
-#[command(name = "mach-nix-crawler", version, about = "Crawl PyPI into a resumable state and publish mach-nix snapshots")]
+#[command(
+    name = "mach-nix-crawler",
+    version,
+    about = "Crawl PyPI into a resumable state and publish mach-nix snapshots"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -25,7 +29,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Fetch projects from the index into the state.
-    Crawl(CrawlArgs),
+    Crawl(Box<CrawlArgs>),
     /// Write the state as a snapshot `OUT/<sha256>.mnxdb`, update `OUT/index.json` and `OUT/latest`.
     PublishDb {
         #[arg(long)]
@@ -128,7 +132,9 @@ pub fn parse_time(text: &str) -> Result<i64> {
         return Ok(zoned.timestamp().as_second());
     }
     crate::pypi::project::parse_time(text).map_err(|err| {
-        Error::Usage(format!("{err}: expected RFC 3339, YYYY-MM-DD or unix seconds"))
+        Error::Usage(format!(
+            "{err}: expected RFC 3339, YYYY-MM-DD or unix seconds"
+        ))
     })
 }
 
@@ -163,9 +169,10 @@ fn names_file(path: &PathBuf) -> Result<Vec<PackageName>> {
 fn start_of(args: &CrawlArgs) -> Result<Start> {
     let mut names = Vec::new();
     for name in &args.packages {
-        names.push(PackageName::from_str(name.trim()).map_err(|err| {
-            Error::Usage(format!("--packages {name:?}: {err}"))
-        })?);
+        names.push(
+            PackageName::from_str(name.trim())
+                .map_err(|err| Error::Usage(format!("--packages {name:?}: {err}")))?,
+        );
     }
     if let Some(path) = &args.packages_file {
         names.extend(names_file(path)?);
@@ -263,7 +270,10 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
         tracing::warn!("failed: {name}: {error}");
     }
     if let Some(path) = &args.report {
-        fs_err::write(path, serde_json::to_vec_pretty(&summary).map_err(|err| Error::Usage(err.to_string()))?)?;
+        fs_err::write(
+            path,
+            serde_json::to_vec_pretty(&summary).map_err(|err| Error::Usage(err.to_string()))?,
+        )?;
     }
     Ok(())
 }
@@ -287,14 +297,18 @@ fn stats(state: &State) -> Result<serde_json::Value> {
 /// Run a parsed command.
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Crawl(args) => crawl(args).await,
+        Command::Crawl(args) => crawl(*args).await,
         Command::PublishDb { state, out } => {
             let state = State::open(&state)?;
             let published = crate::publish::publish(&state, &out)?;
             println!("{}", published.entry.sha256);
             tracing::info!(
                 "{} {} ({} bytes: {} projects, {} releases, {} files, {} dependency records)",
-                if published.existed { "already published" } else { "published" },
+                if published.existed {
+                    "already published"
+                } else {
+                    "published"
+                },
                 published.path.display(),
                 published.entry.size,
                 published.entry.projects,
@@ -316,7 +330,11 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Stats { state } => {
             let state = State::open(&state)?;
             let value = stats(&state)?;
-            println!("{}", serde_json::to_string_pretty(&value).map_err(|err| Error::Usage(err.to_string()))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value)
+                    .map_err(|err| Error::Usage(err.to_string()))?
+            );
             Ok(())
         }
     }
@@ -332,7 +350,10 @@ pub fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
@@ -359,11 +380,20 @@ mod tests {
     #[test]
     fn times_and_since_parse() {
         assert_eq!(parse_time("2024-01-01").expect("date"), 1_704_067_200);
-        assert_eq!(parse_time("2024-01-01T00:00:10Z").expect("rfc3339"), 1_704_067_210);
+        assert_eq!(
+            parse_time("2024-01-01T00:00:10Z").expect("rfc3339"),
+            1_704_067_210
+        );
         assert_eq!(parse_time("1704067200").expect("seconds"), 1_704_067_200);
         assert!(parse_time("soon").is_err());
-        assert_eq!(parse_since("yesterday", 100_000).expect("ok"), Since::Time(13_600));
+        assert_eq!(
+            parse_since("yesterday", 100_000).expect("ok"),
+            Since::Time(13_600)
+        );
         assert_eq!(parse_since("42", 0).expect("ok"), Since::Serial(42));
-        assert_eq!(parse_since("2024-01-01", 0).expect("ok"), Since::Time(1_704_067_200));
+        assert_eq!(
+            parse_since("2024-01-01", 0).expect("ok"),
+            Since::Time(1_704_067_200)
+        );
     }
 }

@@ -67,8 +67,12 @@ impl FromStr for Shard {
         let (index, count) = text
             .split_once('/')
             .ok_or_else(|| format!("--shard {text:?}: expected I/N, e.g. 0/8"))?;
-        let index: u64 = index.parse().map_err(|_| format!("--shard {text:?}: I is not a number"))?;
-        let count: u64 = count.parse().map_err(|_| format!("--shard {text:?}: N is not a number"))?;
+        let index: u64 = index
+            .parse()
+            .map_err(|_| format!("--shard {text:?}: I is not a number"))?;
+        let count: u64 = count
+            .parse()
+            .map_err(|_| format!("--shard {text:?}: N is not a number"))?;
         if count == 0 || index >= count {
             return Err(format!("--shard {text:?}: need 0 <= I < N"));
         }
@@ -144,7 +148,11 @@ pub fn run_key(start: &Start, options: &CrawlOptions) -> String {
         options.api,
         options.as_of,
         options.with_deps,
-        options.shard.map(|s| (s.index, s.count)).unwrap_or((0, 1)).0,
+        options
+            .shard
+            .map(|s| (s.index, s.count))
+            .unwrap_or((0, 1))
+            .0,
         options.shard.map(|s| s.count),
         options.max_releases,
         options.wheels,
@@ -160,7 +168,11 @@ pub fn requirements_names(path: &Path) -> Result<Vec<PackageName>> {
     let mut first_line = 0;
     for (number, raw) in text.lines().enumerate() {
         let line = raw.split(" #").next().unwrap_or_default();
-        let line = if line.trim_start().starts_with('#') { "" } else { line };
+        let line = if line.trim_start().starts_with('#') {
+            ""
+        } else {
+            line
+        };
         if logical.is_empty() {
             first_line = number + 1;
         }
@@ -187,11 +199,12 @@ pub fn requirements_names(path: &Path) -> Result<Vec<PackageName>> {
             continue;
         }
         let requirement_text = entry.split(" --hash").next().unwrap_or(entry);
-        let requirement = ParsedRequirement::from_str(requirement_text).map_err(|err| Error::Input {
-            file: path.to_path_buf(),
-            line: first_line,
-            message: format!("not a PEP 508 requirement: {err}"),
-        })?;
+        let requirement =
+            ParsedRequirement::from_str(requirement_text).map_err(|err| Error::Input {
+                file: path.to_path_buf(),
+                line: first_line,
+                message: format!("not a PEP 508 requirement: {err}"),
+            })?;
         names.push(requirement.name);
     }
     Ok(names)
@@ -250,7 +263,12 @@ impl Crawler {
                 let url = join(&self.options.index_url, "simple/")?;
                 let response = self
                     .client
-                    .get(RequestKind::Feed, &url, &[("accept", format!("{SIMPLE_JSON}, text/html;q=0.1"))], 1 << 30)
+                    .get(
+                        RequestKind::Feed,
+                        &url,
+                        &[("accept", format!("{SIMPLE_JSON}, text/html;q=0.1"))],
+                        1 << 30,
+                    )
                     .await?;
                 if response.status != 200 {
                     return Err(Error::Status {
@@ -260,7 +278,10 @@ impl Crawler {
                     });
                 }
                 let names = root_index_names(&response.body);
-                (names.into_iter().map(|name| name.to_string()).collect(), None)
+                (
+                    names.into_iter().map(|name| name.to_string()).collect(),
+                    None,
+                )
             }
             Start::Since(since, _) => {
                 let serials = state.serials()?;
@@ -268,7 +289,11 @@ impl Crawler {
                 let known = |name: &PackageName| serials.get(name.as_str()).copied();
                 let changes = self.feed.changes(*since, watermark, &known).await?;
                 (
-                    changes.projects.keys().map(|name| name.to_string()).collect(),
+                    changes
+                        .projects
+                        .keys()
+                        .map(|name| name.to_string())
+                        .collect(),
                     Some(changes.serial),
                 )
             }
@@ -403,21 +428,34 @@ impl Crawler {
         etag: Option<String>,
         known: HashMap<[u8; 32], (db_format::DependencyRecord, String)>,
     ) -> Result<ProjectResult> {
-        let package = PackageName::from_str(name).map_err(|err| Error::Usage(format!("{name}: {err}")))?;
+        let package =
+            PackageName::from_str(name).map_err(|err| Error::Usage(format!("{name}: {err}")))?;
         let (url, accept) = match self.options.api {
-            Api::Simple => (join(&self.options.index_url, &format!("simple/{name}/"))?, SIMPLE_JSON),
-            Api::Json => (join(&self.options.index_url, &format!("pypi/{name}/json"))?, "application/json"),
+            Api::Simple => (
+                join(&self.options.index_url, &format!("simple/{name}/"))?,
+                SIMPLE_JSON,
+            ),
+            Api::Json => (
+                join(&self.options.index_url, &format!("pypi/{name}/json"))?,
+                "application/json",
+            ),
         };
         let mut headers = vec![("accept", accept.to_string())];
         if let Some(etag) = etag {
             headers.push(("if-none-match", etag));
         }
-        let response = self.client.get(RequestKind::Page, &url, &headers, 256 << 20).await?;
+        let response = self
+            .client
+            .get(RequestKind::Page, &url, &headers, 256 << 20)
+            .await?;
         match response.status {
             200 => {}
             304 => return Ok(ProjectResult::Unchanged),
             404 | 410 => {
-                return Ok(ProjectResult::Missing(format!("{url}: HTTP {}", response.status)));
+                return Ok(ProjectResult::Missing(format!(
+                    "{url}: HTTP {}",
+                    response.status
+                )));
             }
             status => {
                 return Ok(ProjectResult::Failed(format!("{url}: HTTP {status}")));
@@ -433,7 +471,11 @@ impl Crawler {
             reason,
         })?;
         let files = self.select_files(page.files);
-        let releases = files.iter().map(|file| file.version.as_str()).collect::<BTreeSet<_>>().len() as u64;
+        let releases = files
+            .iter()
+            .map(|file| file.version.as_str())
+            .collect::<BTreeSet<_>>()
+            .len() as u64;
         let examine = self.files_to_examine(&files);
         let mut stored: Vec<StoredFile> = Vec::with_capacity(files.len());
         let mut tasks: JoinSet<(usize, Result<FileOutcome>)> = JoinSet::new();
@@ -473,7 +515,8 @@ impl Crawler {
         }
         let mut examined = 0;
         while let Some(joined) = tasks.join_next().await {
-            let (at, outcome) = joined.map_err(|err| Error::Usage(format!("file task failed: {err}")))?;
+            let (at, outcome) =
+                joined.map_err(|err| Error::Usage(format!("file task failed: {err}")))?;
             let outcome = outcome?;
             stored[at].dependencies = Some((outcome.record, outcome.method.as_str().to_string()));
             examined += 1;
@@ -531,11 +574,13 @@ impl Crawler {
                 }
                 FileKind::Wheel => {
                     let pure = file.filename.ends_with("-none-any.whl");
-                    let better = wheel_of_release.get(file.version.as_str()).is_none_or(|&best| {
-                        let best_pure = files[best].filename.ends_with("-none-any.whl");
-                        (pure, std::cmp::Reverse(&file.filename))
-                            > (best_pure, std::cmp::Reverse(&files[best].filename))
-                    });
+                    let better = wheel_of_release
+                        .get(file.version.as_str())
+                        .is_none_or(|&best| {
+                            let best_pure = files[best].filename.ends_with("-none-any.whl");
+                            (pure, std::cmp::Reverse(&file.filename))
+                                > (best_pure, std::cmp::Reverse(&files[best].filename))
+                        });
                     if better {
                         wheel_of_release.insert(&file.version, at);
                     }
@@ -557,7 +602,9 @@ fn join(base: &Url, path: &str) -> Result<Url> {
 
 /// A state holds one `--as-of` view of PyPI: mixing cutoffs would mix two pictures.
 fn check_as_of(state: &mut State, as_of: Option<i64>) -> Result<()> {
-    let wanted = as_of.map(|time| time.to_string()).unwrap_or_else(|| "none".into());
+    let wanted = as_of
+        .map(|time| time.to_string())
+        .unwrap_or_else(|| "none".into());
     match state.meta("as_of")? {
         Some(stored) if stored != wanted => Err(Error::Usage(format!(
             "the state in {} was crawled with --as-of {stored}, not {wanted}: use another --state",
@@ -576,7 +623,10 @@ mod tests {
     fn shards_partition_names() {
         let shards: Vec<Shard> = (0..4).map(|index| Shard { index, count: 4 }).collect();
         for name in ["requests", "six", "zope-interface", "a", "b", "c"] {
-            assert_eq!(shards.iter().filter(|shard| shard.contains(name)).count(), 1);
+            assert_eq!(
+                shards.iter().filter(|shard| shard.contains(name)).count(),
+                1
+            );
         }
         assert!("1/0".parse::<Shard>().is_err());
         assert!("4/4".parse::<Shard>().is_err());
@@ -588,7 +638,10 @@ mod tests {
         let json = br#"{"meta":{"_last-serial":3},"projects":[{"name":"Zope.Interface","_last-serial":1}]}"#;
         assert_eq!(root_index_names(json)[0].as_str(), "zope-interface");
         let html = b"<html><body><a href=\"/simple/six/\">six</a>\n<a href=\"/simple/pdfminer-six/\">pdfminer.six</a></body></html>";
-        let names: Vec<String> = root_index_names(html).into_iter().map(|n| n.to_string()).collect();
+        let names: Vec<String> = root_index_names(html)
+            .into_iter()
+            .map(|n| n.to_string())
+            .collect();
         assert_eq!(names, ["six", "pdfminer-six"]);
     }
 

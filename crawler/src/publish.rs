@@ -52,7 +52,10 @@ pub struct Published {
 pub fn build_project(name: &str, last_serial: u64, files: Vec<StoredFile>) -> Project {
     let mut by_version: BTreeMap<String, Vec<StoredFile>> = BTreeMap::new();
     for file in files {
-        by_version.entry(file.version.clone()).or_default().push(file);
+        by_version
+            .entry(file.version.clone())
+            .or_default()
+            .push(file);
     }
     let releases = by_version
         .into_iter()
@@ -62,10 +65,13 @@ pub fn build_project(name: &str, last_serial: u64, files: Vec<StoredFile>) -> Pr
             let mut out_files = Vec::with_capacity(files.len());
             for file in &files {
                 let dependencies = file.dependencies.as_ref().map(|(record, _)| {
-                    let at = records.iter().position(|known| known == record).unwrap_or_else(|| {
-                        records.push(record.clone());
-                        records.len() - 1
-                    });
+                    let at = records
+                        .iter()
+                        .position(|known| known == record)
+                        .unwrap_or_else(|| {
+                            records.push(record.clone());
+                            records.len() - 1
+                        });
                     at as u32
                 });
                 out_files.push(File {
@@ -101,7 +107,12 @@ pub fn build_project(name: &str, last_serial: u64, files: Vec<StoredFile>) -> Pr
 }
 
 fn io_at(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |err| Error::Io(std::io::Error::new(err.kind(), format!("{}: {err}", path.display())))
+    move |err| {
+        Error::Io(std::io::Error::new(
+            err.kind(),
+            format!("{}: {err}", path.display()),
+        ))
+    }
 }
 
 /// Write `bytes` to `path` atomically: a temporary file, fsync, rename, fsync of the directory.
@@ -134,7 +145,10 @@ pub fn publish(state: &State, out: &Path) -> Result<Published> {
     let temp = tempfile::NamedTempFile::new_in(out).map_err(io_at(out))?;
     let mut writer = Writer::new(BufWriter::new(temp), meta)?;
     for name in state.project_names()? {
-        let serial = state.project(&name)?.map(|row| row.last_serial).unwrap_or(0);
+        let serial = state
+            .project(&name)?
+            .map(|row| row.last_serial)
+            .unwrap_or(0);
         writer.add_project(&build_project(&name, serial, state.files(&name)?))?;
     }
     let (buffered, stats) = writer.finish()?;
@@ -185,9 +199,14 @@ pub fn publish(state: &State, out: &Path) -> Result<Published> {
     } else {
         Manifest::default()
     };
-    if !manifest.snapshots.iter().any(|known| known.sha256 == sha256) {
+    if !manifest
+        .snapshots
+        .iter()
+        .any(|known| known.sha256 == sha256)
+    {
         manifest.snapshots.push(entry.clone());
-        let mut text = serde_json::to_vec_pretty(&manifest).map_err(|err| Error::Usage(err.to_string()))?;
+        let mut text =
+            serde_json::to_vec_pretty(&manifest).map_err(|err| Error::Usage(err.to_string()))?;
         text.push(b'\n');
         replace_file(&index_path, &text)?;
     }
@@ -243,6 +262,9 @@ mod tests {
         let pointers: Vec<Option<u32>> = release.files.iter().map(|f| f.dependencies).collect();
         // Files are in name order: cp311 (no deps), py2 (futures), py3 (no deps).
         assert_eq!(pointers, [Some(0), Some(1), Some(0)]);
-        assert_eq!(release.yanked, None, "one yanked file does not yank the release");
+        assert_eq!(
+            release.yanked, None,
+            "one yanked file does not yank the release"
+        );
     }
 }

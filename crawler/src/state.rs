@@ -159,8 +159,10 @@ impl State {
             .map_err(wrap)?;
         // WAL with synchronous=NORMAL survives a killed process (only a power cut may lose the
         // last transactions, never corrupt the file).
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(wrap)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(wrap)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(wrap)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(wrap)?;
         conn.execute_batch(SCHEMA).map_err(wrap)?;
         Ok(State { conn, path })
     }
@@ -178,7 +180,9 @@ impl State {
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         self.conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| row.get(0))
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
             .optional()
             .map_err(|err| self.err(err))
     }
@@ -220,7 +224,9 @@ impl State {
             .prepare("SELECT name, last_serial FROM projects")
             .map_err(|err| self.err(err))?;
         let rows = statement
-            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64)))
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
+            })
             .map_err(|err| self.err(err))?;
         rows.collect::<rusqlite::Result<_>>()
             .map_err(|err| self.err(err))
@@ -236,7 +242,12 @@ impl State {
                  FROM files f JOIN deps d ON d.id = f.deps
                  WHERE f.sha256 = ?1 LIMIT 1",
                 [sha256.as_slice()],
-                |row| Ok((record_from_row(row, 0)?, row.get::<_, Option<String>>(7)?.unwrap_or_default())),
+                |row| {
+                    Ok((
+                        record_from_row(row, 0)?,
+                        row.get::<_, Option<String>>(7)?.unwrap_or_default(),
+                    ))
+                },
             )
             .optional()
             .map_err(|err| self.err(err))
@@ -324,7 +335,11 @@ impl State {
         };
         let tx = self.conn.transaction().map_err(wrap)?;
         let watermark: Option<i64> = tx
-            .query_row("SELECT watermark FROM runs WHERE id = ?1", [run.id], |row| row.get(0))
+            .query_row(
+                "SELECT watermark FROM runs WHERE id = ?1",
+                [run.id],
+                |row| row.get(0),
+            )
             .map_err(wrap)?;
         if let Some(watermark) = watermark {
             tx.execute(
@@ -393,7 +408,12 @@ impl State {
     }
 
     /// Record a project as unchanged (HTTP 304): queue its stored dependencies and mark it done.
-    pub fn commit_unchanged(&mut self, run: &Run, name: &str, enqueue_names: &[String]) -> Result<()> {
+    pub fn commit_unchanged(
+        &mut self,
+        run: &Run,
+        name: &str,
+        enqueue_names: &[String],
+    ) -> Result<()> {
         let path = self.path.clone();
         let wrap = |source| Error::State {
             path: path.clone(),
@@ -407,7 +427,13 @@ impl State {
 
     /// Record a failure (`failed`, retried on the next run) or a project the index does not
     /// have (`missing`, its files removed), and mark it done in this run.
-    pub fn commit_failure(&mut self, run: &Run, name: &str, status: &str, error: &str) -> Result<()> {
+    pub fn commit_failure(
+        &mut self,
+        run: &Run,
+        name: &str,
+        status: &str,
+        error: &str,
+    ) -> Result<()> {
         let path = self.path.clone();
         let wrap = |source| Error::State {
             path: path.clone(),
@@ -501,7 +527,11 @@ impl State {
     pub fn serial(&self) -> Result<u64> {
         let projects: i64 = self
             .conn
-            .query_row("SELECT COALESCE(MAX(last_serial), 0) FROM projects", [], |row| row.get(0))
+            .query_row(
+                "SELECT COALESCE(MAX(last_serial), 0) FROM projects",
+                [],
+                |row| row.get(0),
+            )
             .map_err(|err| self.err(err))?;
         let watermark = self
             .meta("watermark")?
@@ -535,7 +565,9 @@ impl State {
         }
         let mut taken = 0;
         for name in other.project_names()? {
-            let Some(row) = other.project(&name)? else { continue };
+            let Some(row) = other.project(&name)? else {
+                continue;
+            };
             let newer = self
                 .project(&name)?
                 .is_none_or(|known| known.last_serial <= row.last_serial);
@@ -627,7 +659,11 @@ fn insert_record(tx: &Transaction<'_>, record: &DependencyRecord) -> rusqlite::R
             fields.6
         ],
     )?;
-    tx.query_row("SELECT id FROM deps WHERE key = ?1", [key.as_slice()], |row| row.get(0))
+    tx.query_row(
+        "SELECT id FROM deps WHERE key = ?1",
+        [key.as_slice()],
+        |row| row.get(0),
+    )
 }
 
 fn record_from_row(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<DependencyRecord> {
@@ -694,18 +730,31 @@ mod tests {
         let resumed = state
             .begin_run("k", || panic!("a resumed run must not recompute its seeds"))
             .expect("resumes");
-        assert_eq!(resumed, Run { id: run.id, resumed: true });
+        assert_eq!(
+            resumed,
+            Run {
+                id: run.id,
+                resumed: true
+            }
+        );
         assert_eq!(state.pending(&resumed).expect("pending"), ["b", "c"]);
         let files = state.files("a").expect("files");
         assert_eq!(files, [file("a-1.0-py3-none-any.whl", &["c>=1"])]);
         assert!(state.known_outcome(&[7; 32]).expect("query").is_some());
-        state.commit_failure(&resumed, "b", "failed", "boom").expect("records");
+        state
+            .commit_failure(&resumed, "b", "failed", "boom")
+            .expect("records");
         state.commit_unchanged(&resumed, "c", &[]).expect("records");
         assert!(state.pending(&resumed).expect("pending").is_empty());
         state.finish_run(&resumed).expect("finishes");
         assert_eq!(state.serial().expect("serial"), 9);
-        assert_eq!(state.project("b").expect("row").expect("exists").status, "failed");
-        let next = state.begin_run("k", || Ok((vec![], None))).expect("new run");
+        assert_eq!(
+            state.project("b").expect("row").expect("exists").status,
+            "failed"
+        );
+        let next = state
+            .begin_run("k", || Ok((vec![], None)))
+            .expect("new run");
         assert!(!next.resumed);
     }
 }

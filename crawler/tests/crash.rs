@@ -18,7 +18,13 @@ fn crawl_command(server: &FakePypi, state: &Path) -> Command {
         .args(["crawl", "--state", state.to_str().expect("utf-8")])
         .args(fast_flags(server))
         // Few projects in flight, so kills land between many small commits.
-        .args(["--packages", &recorded_projects().join(","), "--with-deps", "--projects-in-flight", "2"])
+        .args([
+            "--packages",
+            &recorded_projects().join(","),
+            "--with-deps",
+            "--projects-in-flight",
+            "2",
+        ])
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -31,7 +37,9 @@ fn sigkill_at_random_points_then_the_same_command_publishes_the_same_snapshot() 
     let dir = tempfile::tempdir().expect("tempdir");
     let reference_state = dir.path().join("reference");
     let started = Instant::now();
-    let status = crawl_command(&server, &reference_state).status().expect("runs");
+    let status = crawl_command(&server, &reference_state)
+        .status()
+        .expect("runs");
     assert!(status.success());
     let full_run = started.elapsed();
     let reference = publish(&reference_state, &dir.path().join("reference-out"));
@@ -72,10 +80,19 @@ fn sigkill_at_random_points_then_the_same_command_publishes_the_same_snapshot() 
             }
         }
         let status = crawl_command(&server, &state).status().expect("runs");
-        assert!(status.success(), "scenario {scenario} (seed {seed}): the resumed crawl failed");
+        assert!(
+            status.success(),
+            "scenario {scenario} (seed {seed}): the resumed crawl failed"
+        );
         let hash = publish(&state, &dir.path().join(format!("out-{scenario}")));
-        assert_eq!(hash, reference, "scenario {scenario} (seed {seed}) differs after {kills} kills");
+        assert_eq!(
+            hash, reference,
+            "scenario {scenario} (seed {seed}) differs after {kills} kills"
+        );
     }
     assert!(kills >= 20);
-    assert!(partial >= 3, "only {partial} of {kills} kills hit a crawl in progress (full run {full_run:?})");
+    assert!(
+        partial >= 3,
+        "only {partial} of {kills} kills hit a crawl in progress (full run {full_run:?})"
+    );
 }

@@ -9,7 +9,11 @@ use db_format::{FileKind, MetadataSource, Project, Snapshot};
 use support::{FakePypi, Fault, fast_flags, publish, recorded_projects, run};
 
 fn crawl(server: &FakePypi, state: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args: Vec<String> = vec!["crawl".into(), "--state".into(), state.display().to_string()];
+    let mut args: Vec<String> = vec![
+        "crawl".into(),
+        "--state".into(),
+        state.display().to_string(),
+    ];
     args.extend(fast_flags(server));
     args.extend(extra.iter().map(|s| s.to_string()));
     if !extra.contains(&"--timeout") {
@@ -77,33 +81,65 @@ fn every_extraction_path_reads_the_recorded_projects() {
     let crawled = crawl_everything();
     let snapshot = snapshot(&crawled.out, &crawled.hash);
     snapshot.verify().expect("verifies");
-    let names: Vec<String> = snapshot.project_names().map(|name| name.expect("decodes").to_string()).collect();
+    let names: Vec<String> = snapshot
+        .project_names()
+        .map(|name| name.expect("decodes").to_string())
+        .collect();
     // Odd names are stored normalized (PEP 503).
     assert_eq!(names, recorded_projects());
-    assert!(names.contains(&"zope-interface".to_string()) && names.contains(&"pdfminer-six".to_string()));
+    assert!(
+        names.contains(&"zope-interface".to_string())
+            && names.contains(&"pdfminer-six".to_string())
+    );
 
     let iniconfig = project(&snapshot, "iniconfig");
     // PKG-INFO 2.4 (hatchling/setuptools 77+), static pyproject, egg-info without requires.txt.
-    assert_eq!(record_of(&iniconfig, "iniconfig-2.3.0.tar.gz").source, MetadataSource::SdistPkgInfo);
+    assert_eq!(
+        record_of(&iniconfig, "iniconfig-2.3.0.tar.gz").source,
+        MetadataSource::SdistPkgInfo
+    );
     let pyproject = record_of(&iniconfig, "iniconfig-2.0.0.tar.gz");
     assert_eq!(pyproject.source, MetadataSource::Pyproject);
     assert_eq!(pyproject.build_requires, ["hatch-vcs", "hatchling"]);
     assert_eq!(pyproject.build_backend.as_deref(), Some("hatchling.build"));
-    assert_eq!(record_of(&iniconfig, "iniconfig-1.1.1.tar.gz").source, MetadataSource::EggInfo);
+    assert_eq!(
+        record_of(&iniconfig, "iniconfig-1.1.1.tar.gz").source,
+        MetadataSource::EggInfo
+    );
     // A pre-release version is kept, normalized.
-    assert!(iniconfig.releases.iter().any(|release| release.version == "0.2.dev0"));
+    assert!(
+        iniconfig
+            .releases
+            .iter()
+            .any(|release| release.version == "0.2.dev0")
+    );
 
     let requests = project(&snapshot, "requests");
     let egg = record_of(&requests, "requests-2.31.0.tar.gz");
     assert_eq!(egg.source, MetadataSource::EggInfo);
-    assert!(egg.requires_dist.contains(&"PySocks!=1.5.7,>=1.5.6; extra == \"socks\"".to_string()));
+    assert!(
+        egg.requires_dist
+            .contains(&"PySocks!=1.5.7,>=1.5.6; extra == \"socks\"".to_string())
+    );
     let wheel = record_of(&requests, "requests-2.31.0-py3-none-any.whl");
     assert_eq!(wheel.source, MetadataSource::WheelMetadata);
     assert_eq!(wheel.requires_dist.len(), 6);
     // 2.32.0 was yanked on PyPI.
-    let yanked = requests.releases.iter().find(|r| r.version == "2.32.0").expect("2.32.0");
+    let yanked = requests
+        .releases
+        .iter()
+        .find(|r| r.version == "2.32.0")
+        .expect("2.32.0");
     assert!(yanked.yanked.is_some() && yanked.files.iter().all(|f| f.yanked.is_some()));
-    assert!(requests.releases.iter().find(|r| r.version == "2.32.3").expect("2.32.3").yanked.is_none());
+    assert!(
+        requests
+            .releases
+            .iter()
+            .find(|r| r.version == "2.32.3")
+            .expect("2.32.3")
+            .yanked
+            .is_none()
+    );
 
     // A setup.py-only sdist from 2010: unknown, with the reason.
     let six = project(&snapshot, "six");
@@ -113,27 +149,47 @@ fn every_extraction_path_reads_the_recorded_projects() {
 
     // Pre-releases of exceptiongroup, flit sdists with PKG-INFO 2.1 listing Requires-Dist.
     let exceptiongroup = project(&snapshot, "exceptiongroup");
-    assert!(exceptiongroup.releases.iter().any(|r| r.version == "1.0.0rc1"));
-    assert_eq!(record_of(&exceptiongroup, "exceptiongroup-1.0.0rc1.tar.gz").source, MetadataSource::SdistPkgInfo);
+    assert!(
+        exceptiongroup
+            .releases
+            .iter()
+            .any(|r| r.version == "1.0.0rc1")
+    );
+    assert_eq!(
+        record_of(&exceptiongroup, "exceptiongroup-1.0.0rc1.tar.gz").source,
+        MetadataSource::SdistPkgInfo
+    );
 
     // Wheels read through range requests (no PEP 658 file recorded for them).
     let zope = project(&snapshot, "zope-interface");
     let zope_wheel = record_of(&zope, "zope.interface-6.0-cp311-cp311-win_amd64.whl");
     assert_eq!(zope_wheel.provides_extra, ["docs", "test", "testing"]);
     let pdfminer = project(&snapshot, "pdfminer-six");
-    assert!(record_of(&pdfminer, "pdfminer.six-20221105-py3-none-any.whl")
-        .requires_dist
-        .iter()
-        .any(|r| r.starts_with("charset-normalizer")));
+    assert!(
+        record_of(&pdfminer, "pdfminer.six-20221105-py3-none-any.whl")
+            .requires_dist
+            .iter()
+            .any(|r| r.starts_with("charset-normalizer"))
+    );
     // A wheels-only project.
     let estimator = project(&snapshot, "tensorflow-estimator");
-    assert!(estimator.releases.iter().all(|r| r.files.iter().all(|f| f.kind == FileKind::Wheel)));
+    assert!(
+        estimator
+            .releases
+            .iter()
+            .all(|r| r.files.iter().all(|f| f.kind == FileKind::Wheel))
+    );
 
     // URLs are absolute and point at the index that served them.
     for name in recorded_projects() {
         for release in project(&snapshot, &name).releases {
             for file in release.files {
-                assert!(file.url.starts_with(&format!("{}files/", crawled.server.url())), "{}", file.url);
+                assert!(
+                    file.url
+                        .starts_with(&format!("{}files/", crawled.server.url())),
+                    "{}",
+                    file.url
+                );
                 assert!(file.sha256.is_some() && file.upload_time.is_some());
             }
         }
@@ -166,11 +222,19 @@ fn every_extraction_path_reads_the_recorded_projects() {
 fn publishing_is_reproducible_and_recrawls_use_etags() {
     let crawled = crawl_everything();
     let again = publish(&crawled.state, &crawled.out);
-    assert_eq!(again, crawled.hash, "the same state publishes the same bytes");
+    assert_eq!(
+        again, crawled.hash,
+        "the same state publishes the same bytes"
+    );
     let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(crawled.out.join("index.json")).expect("index.json")).expect("json");
+        serde_json::from_slice(&std::fs::read(crawled.out.join("index.json")).expect("index.json"))
+            .expect("json");
     let snapshots = manifest["snapshots"].as_array().expect("list");
-    assert_eq!(snapshots.len(), 1, "republishing does not duplicate the entry");
+    assert_eq!(
+        snapshots.len(),
+        1,
+        "republishing does not duplicate the entry"
+    );
     assert_eq!(snapshots[0]["sha256"], crawled.hash.as_str());
     assert_eq!(snapshots[0]["projects"], recorded_projects().len());
     assert_eq!(
@@ -184,9 +248,16 @@ fn publishing_is_reproducible_and_recrawls_use_etags() {
 
     // A second crawl sends If-None-Match, gets 304s and fetches no file at all.
     crawled.server.clear_seen();
-    crawl(&crawled.server, &crawled.state, &["--packages", &all_packages()]);
+    crawl(
+        &crawled.server,
+        &crawled.state,
+        &["--packages", &all_packages()],
+    );
     let seen = crawled.server.seen();
-    assert!(!seen.is_empty() && seen.iter().all(|s| s.status == 304), "{seen:?}");
+    assert!(
+        !seen.is_empty() && seen.iter().all(|s| s.status == 304),
+        "{seen:?}"
+    );
     assert_eq!(publish(&crawled.state, &crawled.out), crawled.hash);
 }
 
@@ -195,7 +266,11 @@ fn the_json_api_with_relative_urls_gives_the_same_releases() {
     let crawled = crawl_everything();
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state");
-    crawl(&crawled.server, &state, &["--packages", &all_packages(), "--api", "json"]);
+    crawl(
+        &crawled.server,
+        &state,
+        &["--packages", &all_packages(), "--api", "json"],
+    );
     let hash = publish(&state, &dir.path().join("out"));
     let from_json = snapshot(&dir.path().join("out"), &hash);
     let from_simple = snapshot(&crawled.out, &crawled.hash);
@@ -218,21 +293,46 @@ fn the_json_api_with_relative_urls_gives_the_same_releases() {
 fn faults_are_retried_and_change_nothing() {
     let clean = crawl_everything();
     let server = FakePypi::start();
-    server.fault("/simple/six/", vec![Fault::TooMany { retry_after: 1 }, Fault::Status(500)]);
-    server.fault("/simple/requests/", vec![Fault::Truncate, Fault::Status(503)]);
-    server.fault("requests-2.31.0.tar.gz", vec![Fault::Truncate, Fault::Status(502)]);
-    server.fault("zope.interface-6.0-cp311", vec![Fault::Stall(std::time::Duration::from_secs(3))]);
-    server.fault("iniconfig-2.0.0-py3-none-any.whl.metadata", vec![Fault::Status(500), Fault::Truncate]);
+    server.fault(
+        "/simple/six/",
+        vec![Fault::TooMany { retry_after: 1 }, Fault::Status(500)],
+    );
+    server.fault(
+        "/simple/requests/",
+        vec![Fault::Truncate, Fault::Status(503)],
+    );
+    server.fault(
+        "requests-2.31.0.tar.gz",
+        vec![Fault::Truncate, Fault::Status(502)],
+    );
+    server.fault(
+        "zope.interface-6.0-cp311",
+        vec![Fault::Stall(std::time::Duration::from_secs(3))],
+    );
+    server.fault(
+        "iniconfig-2.0.0-py3-none-any.whl.metadata",
+        vec![Fault::Status(500), Fault::Truncate],
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state");
-    crawl(&server, &state, &["--packages", &all_packages(), "--timeout", "1"]);
+    crawl(
+        &server,
+        &state,
+        &["--packages", &all_packages(), "--timeout", "1"],
+    );
     let seen = server.seen();
     for status in [429, 500, 503, 502] {
-        assert!(seen.iter().any(|s| s.status == status), "fault {status} was injected");
+        assert!(
+            seen.iter().any(|s| s.status == status),
+            "fault {status} was injected"
+        );
     }
     // URLs differ between servers (the port); compare everything else.
     let hash = publish(&state, &dir.path().join("out"));
-    let (a, b) = (snapshot(&dir.path().join("out"), &hash), snapshot(&clean.out, &clean.hash));
+    let (a, b) = (
+        snapshot(&dir.path().join("out"), &hash),
+        snapshot(&clean.out, &clean.hash),
+    );
     for name in recorded_projects() {
         let (mut x, mut y) = (project(&a, &name), project(&b, &name));
         for project in [&mut x, &mut y] {
@@ -256,7 +356,11 @@ fn random_faults_everywhere_still_give_the_same_snapshot() {
     // One request in four fails (500, 503, 429 or a truncated body); retries absorb it all.
     server.chaos(7, 4);
     let state = dir.path().join("chaos");
-    crawl(&server, &state, &["--packages", &all_packages(), "--retries", "8"]);
+    crawl(
+        &server,
+        &state,
+        &["--packages", &all_packages(), "--retries", "8"],
+    );
     assert!(server.seen().iter().any(|s| s.status >= 500));
     assert_eq!(publish(&state, &dir.path().join("chaos-out")), clean);
 }
@@ -267,17 +371,31 @@ fn a_project_that_keeps_failing_is_recorded_and_retried_next_run() {
     server.fault("/simple/six/", vec![Fault::Status(500); 3]);
     let dir = tempfile::tempdir().expect("tempdir");
     let state_dir = dir.path().join("state");
-    crawl(&server, &state_dir, &["--packages", "six,iniconfig", "--retries", "2"]);
+    crawl(
+        &server,
+        &state_dir,
+        &["--packages", "six,iniconfig", "--retries", "2"],
+    );
     {
         let state = State::open(&state_dir).expect("state");
         let row = state.project("six").expect("query").expect("recorded");
         assert_eq!(row.status, "failed");
         assert!(row.error.expect("error").contains("500"));
-        assert_eq!(state.project("iniconfig").expect("query").expect("row").status, "ok");
+        assert_eq!(
+            state
+                .project("iniconfig")
+                .expect("query")
+                .expect("row")
+                .status,
+            "ok"
+        );
     }
     crawl(&server, &state_dir, &["--packages", "six,iniconfig"]);
     let state = State::open(&state_dir).expect("state");
-    assert_eq!(state.project("six").expect("query").expect("row").status, "ok");
+    assert_eq!(
+        state.project("six").expect("query").expect("row").status,
+        "ok"
+    );
     assert_eq!(state.files("six").expect("files").len(), 5);
 }
 
@@ -286,20 +404,45 @@ fn as_of_keeps_only_files_uploaded_before() {
     let server = FakePypi::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state");
-    crawl(&server, &state, &["--packages", "iniconfig,requests", "--as-of", "2023-06-01"]);
+    crawl(
+        &server,
+        &state,
+        &["--packages", "iniconfig,requests", "--as-of", "2023-06-01"],
+    );
     let out = dir.path().join("out");
     let hash = publish(&state, &out);
     let snapshot = snapshot(&out, &hash);
     let cutoff = 1_685_577_600; // 2023-06-01T00:00:00Z
     assert_eq!(snapshot.meta().as_of, Some(cutoff));
     assert_eq!(snapshot.meta().created, cutoff);
-    let versions: Vec<String> = project(&snapshot, "iniconfig").releases.into_iter().map(|r| r.version).collect();
-    assert_eq!(versions, ["0.1", "0.2.dev0", "1.0.0", "1.0.1", "1.1.0", "1.1.1", "2.0.0"]);
-    let requests: Vec<String> = project(&snapshot, "requests").releases.into_iter().map(|r| r.version).collect();
+    let versions: Vec<String> = project(&snapshot, "iniconfig")
+        .releases
+        .into_iter()
+        .map(|r| r.version)
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            "0.1", "0.2.dev0", "1.0.0", "1.0.1", "1.1.0", "1.1.1", "2.0.0"
+        ]
+    );
+    let requests: Vec<String> = project(&snapshot, "requests")
+        .releases
+        .into_iter()
+        .map(|r| r.version)
+        .collect();
     assert_eq!(requests, ["2.31.0"]);
     // A state keeps one cutoff: mixing two would mix two pictures of PyPI.
     let output = std::process::Command::new(support::bin())
-        .args(["crawl", "--state", state.to_str().expect("utf-8"), "--index-url", &server.url(), "--packages", "six"])
+        .args([
+            "crawl",
+            "--state",
+            state.to_str().expect("utf-8"),
+            "--index-url",
+            &server.url(),
+            "--packages",
+            "six",
+        ])
         .output()
         .expect("runs");
     assert_eq!(output.status.code(), Some(2));
@@ -311,11 +454,26 @@ fn with_deps_follows_every_extra_and_marker_from_a_requirements_file() {
     let server = FakePypi::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let requirements = dir.path().join("requirements.txt");
-    std::fs::write(&requirements, "# the app\nexceptiongroup>=1.0.0rc1\nzope.interface==6.0 ; python_version >= '3.8'\n").expect("writes");
+    std::fs::write(
+        &requirements,
+        "# the app\nexceptiongroup>=1.0.0rc1\nzope.interface==6.0 ; python_version >= '3.8'\n",
+    )
+    .expect("writes");
     let state_dir = dir.path().join("state");
-    crawl(&server, &state_dir, &["--requirements", requirements.to_str().expect("utf-8"), "--with-deps"]);
+    crawl(
+        &server,
+        &state_dir,
+        &[
+            "--requirements",
+            requirements.to_str().expect("utf-8"),
+            "--with-deps",
+        ],
+    );
     let state = State::open(&state_dir).expect("state");
-    assert_eq!(state.project_names().expect("names"), ["exceptiongroup", "zope-interface"]);
+    assert_eq!(
+        state.project_names().expect("names"),
+        ["exceptiongroup", "zope-interface"]
+    );
     // Followed through extras (`test` → pytest, coverage; `docs` → sphinx, …) and plain
     // requirements (setuptools); the fake index does not have them, so they are "missing".
     let missing: Vec<String> = state
@@ -324,8 +482,19 @@ fn with_deps_follows_every_extra_and_marker_from_a_requirements_file() {
         .into_iter()
         .map(|(name, _)| name)
         .collect();
-    for name in ["pytest", "coverage", "setuptools", "sphinx", "zope-event", "zope-testing", "repoze-sphinx-autointerface"] {
-        assert!(missing.contains(&name.to_string()), "{name} not followed: {missing:?}");
+    for name in [
+        "pytest",
+        "coverage",
+        "setuptools",
+        "sphinx",
+        "zope-event",
+        "zope-testing",
+        "repoze-sphinx-autointerface",
+    ] {
+        assert!(
+            missing.contains(&name.to_string()),
+            "{name} not followed: {missing:?}"
+        );
     }
 }
 
@@ -338,10 +507,19 @@ fn since_uses_the_xmlrpc_changelog_or_the_json_root_index() {
         .iter()
         .map(|name| {
             let page: serde_json::Value = serde_json::from_slice(
-                &std::fs::read(support::data_dir().join("simple").join(format!("{name}.json"))).expect("page"),
+                &std::fs::read(
+                    support::data_dir()
+                        .join("simple")
+                        .join(format!("{name}.json")),
+                )
+                .expect("page"),
             )
             .expect("json");
-            page["meta"]["_last-serial"].as_str().expect("string serial").parse().expect("number")
+            page["meta"]["_last-serial"]
+                .as_str()
+                .expect("string serial")
+                .parse()
+                .expect("number")
         })
         .collect();
     let mut sorted = serials.clone();
@@ -359,21 +537,40 @@ fn since_uses_the_xmlrpc_changelog_or_the_json_root_index() {
         server.set_xmlrpc(xmlrpc);
         server.clear_seen();
         let state_dir = dir.path().join(format!("state-{feed}-{xmlrpc}"));
-        crawl(&server, &state_dir, &["--since", &middle.to_string(), "--feed", feed]);
+        crawl(
+            &server,
+            &state_dir,
+            &["--since", &middle.to_string(), "--feed", feed],
+        );
         let state = State::open(&state_dir).expect("state");
-        assert_eq!(state.project_names().expect("names"), changed, "feed {feed}");
+        assert_eq!(
+            state.project_names().expect("names"),
+            changed,
+            "feed {feed}"
+        );
         assert_eq!(state.serial().expect("serial"), sorted[sorted.len() - 1]);
         let seen = server.seen();
         let used_xmlrpc = seen.iter().any(|s| s.method == "POST" && s.status == 200);
         let used_root = seen.iter().any(|s| s.path == "/simple/");
-        assert_eq!((used_xmlrpc, used_root), (feed == "xml-rpc", feed != "xml-rpc"), "feed {feed}");
+        assert_eq!(
+            (used_xmlrpc, used_root),
+            (feed == "xml-rpc", feed != "xml-rpc"),
+            "feed {feed}"
+        );
     }
     // A second --since with the stored serials finds nothing new to fetch.
     server.set_xmlrpc(true);
     let state_dir = dir.path().join("state-root-index-true");
     server.clear_seen();
-    crawl(&server, &state_dir, &["--since", &middle.to_string(), "--feed", "root-index"]);
-    assert!(server.seen().iter().all(|s| s.path == "/simple/"), "only the index was read");
+    crawl(
+        &server,
+        &state_dir,
+        &["--since", &middle.to_string(), "--feed", "root-index"],
+    );
+    assert!(
+        server.seen().iter().all(|s| s.path == "/simple/"),
+        "only the index was read"
+    );
 }
 
 #[test]
@@ -387,13 +584,29 @@ fn shards_partition_the_index_and_merge_into_the_whole() {
     let mut total = 0;
     for index in 0..3 {
         let state = dir.path().join(format!("shard{index}"));
-        crawl(&server, &state, &["--all", "--shard", &format!("{index}/3")]);
-        total += State::open(&state).expect("state").project_names().expect("names").len();
+        crawl(
+            &server,
+            &state,
+            &["--all", "--shard", &format!("{index}/3")],
+        );
+        total += State::open(&state)
+            .expect("state")
+            .project_names()
+            .expect("names")
+            .len();
         shard_states.push(state);
     }
-    assert_eq!(total, recorded_projects().len(), "every project is in exactly one shard");
+    assert_eq!(
+        total,
+        recorded_projects().len(),
+        "every project is in exactly one shard"
+    );
     let merged = dir.path().join("merged");
-    let mut args = vec!["merge-state".to_string(), "--state".into(), merged.display().to_string()];
+    let mut args = vec![
+        "merge-state".to_string(),
+        "--state".into(),
+        merged.display().to_string(),
+    ];
     for state in &shard_states {
         args.push("--from".into());
         args.push(state.display().to_string());
@@ -410,19 +623,36 @@ fn pep658_hashes_are_checked_when_the_index_states_them() {
     let good = dir.path().join("good");
     crawl(&server, &good, &["--packages", "requests"]);
     let good_hash = publish(&good, &dir.path().join("out-good"));
-    let methods = State::open(&good).expect("state").method_counts().expect("counts");
-    assert!(methods.iter().any(|(_, method, _, n)| method == "pep658" && *n == 3), "{methods:?}");
+    let methods = State::open(&good)
+        .expect("state")
+        .method_counts()
+        .expect("counts");
+    assert!(
+        methods
+            .iter()
+            .any(|(_, method, _, n)| method == "pep658" && *n == 3),
+        "{methods:?}"
+    );
 
     // A wrong hash: the .metadata file is not trusted, the wheel itself is read instead.
     server.state_core_metadata(Some("00".repeat(32)));
     let bad = dir.path().join("bad");
     crawl(&server, &bad, &["--packages", "requests"]);
-    let methods = State::open(&bad).expect("state").method_counts().expect("counts");
-    assert!(!methods.iter().any(|(_, method, _, _)| method == "pep658"), "{methods:?}");
+    let methods = State::open(&bad)
+        .expect("state")
+        .method_counts()
+        .expect("counts");
+    assert!(
+        !methods.iter().any(|(_, method, _, _)| method == "pep658"),
+        "{methods:?}"
+    );
     // Same dependencies either way (the page differs only in its core-metadata hashes).
     let (a, b) = (
         snapshot(&dir.path().join("out-good"), &good_hash),
-        snapshot(&dir.path().join("out-bad"), &publish(&bad, &dir.path().join("out-bad"))),
+        snapshot(
+            &dir.path().join("out-bad"),
+            &publish(&bad, &dir.path().join("out-bad")),
+        ),
     );
     assert_eq!(project(&a, "requests"), project(&b, "requests"));
 }
@@ -433,14 +663,27 @@ fn bad_input_gets_a_clear_error() {
     let requirements = dir.path().join("req.txt");
     std::fs::write(&requirements, "requests\nthis is not ( a requirement\n").expect("writes");
     let output = std::process::Command::new(support::bin())
-        .args(["crawl", "--state", dir.path().join("s").to_str().expect("utf-8"), "--requirements", requirements.to_str().expect("utf-8")])
+        .args([
+            "crawl",
+            "--state",
+            dir.path().join("s").to_str().expect("utf-8"),
+            "--requirements",
+            requirements.to_str().expect("utf-8"),
+        ])
         .output()
         .expect("runs");
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("req.txt:2:"), "{stderr}");
     let output = std::process::Command::new(support::bin())
-        .args(["crawl", "--state", dir.path().join("s").to_str().expect("utf-8"), "--all", "--packages", "six"])
+        .args([
+            "crawl",
+            "--state",
+            dir.path().join("s").to_str().expect("utf-8"),
+            "--all",
+            "--packages",
+            "six",
+        ])
         .output()
         .expect("runs");
     assert_eq!(output.status.code(), Some(2));

@@ -44,7 +44,15 @@ fn tar_gz(entries: &[(&str, &[u8], tar::EntryType, Option<&str>)]) -> Vec<u8> {
     gzip(&builder.into_inner().expect("in memory"))
 }
 
-fn file(name: &'static str, data: &'static [u8]) -> (&'static str, &'static [u8], tar::EntryType, Option<&'static str>) {
+fn file(
+    name: &'static str,
+    data: &'static [u8],
+) -> (
+    &'static str,
+    &'static [u8],
+    tar::EntryType,
+    Option<&'static str>,
+) {
     (name, data, tar::EntryType::Regular, None)
 }
 
@@ -107,7 +115,11 @@ fn expect_error(filename: &str, bytes: &[u8], limits: &Limits) -> ExtractError {
 #[test]
 fn zip_bombs_are_stopped_at_their_declared_size() {
     let bomb = zip_bomb("bomb-1.0/PKG-INFO", 32 << 20, 1024);
-    assert!(bomb.len() < 200_000, "the bomb is small: {} bytes", bomb.len());
+    assert!(
+        bomb.len() < 200_000,
+        "the bomb is small: {} bytes",
+        bomb.len()
+    );
     assert!(matches!(
         expect_error("bomb-1.0.zip", &bomb, &Limits::default()),
         ExtractError::SizeMismatch { declared: 1024, .. }
@@ -120,13 +132,22 @@ fn zip_bombs_are_stopped_at_their_declared_size() {
     ));
     // Declared sizes that add up past the archive cap are refused without reading anything.
     let huge = zip_bomb("bomb-1.0/other.bin", 1 << 20, u32::MAX - 1);
-    let limits = Limits { max_total_bytes: 1 << 30, ..Limits::default() };
-    assert!(matches!(expect_error("bomb-1.0.zip", &huge, &limits), ExtractError::TooLarge { .. }));
+    let limits = Limits {
+        max_total_bytes: 1 << 30,
+        ..Limits::default()
+    };
+    assert!(matches!(
+        expect_error("bomb-1.0.zip", &huge, &limits),
+        ExtractError::TooLarge { .. }
+    ));
 }
 
 #[test]
 fn escaping_paths_and_links_are_refused() {
-    let parent = tar_gz(&[file("x-1.0/PKG-INFO", b"Metadata-Version: 2.2\n"), file("x-1.0/../../evil", b"x")]);
+    let parent = tar_gz(&[
+        file("x-1.0/PKG-INFO", b"Metadata-Version: 2.2\n"),
+        file("x-1.0/../../evil", b"x"),
+    ]);
     assert!(matches!(
         expect_error("x-1.0.tar.gz", &parent, &Limits::default()),
         ExtractError::UnsafePath { path } if path.contains("..")
@@ -136,22 +157,42 @@ fn escaping_paths_and_links_are_refused() {
         expect_error("x-1.0.tar.gz", &absolute, &Limits::default()),
         ExtractError::UnsafePath { path } if path.starts_with('/')
     ));
-    let symlinked = tar_gz(&[("x-1.0/PKG-INFO", b"", tar::EntryType::Symlink, Some("/etc/passwd"))]);
+    let symlinked = tar_gz(&[(
+        "x-1.0/PKG-INFO",
+        b"",
+        tar::EntryType::Symlink,
+        Some("/etc/passwd"),
+    )]);
     assert!(matches!(
         expect_error("x-1.0.tar.gz", &symlinked, &Limits::default()),
         ExtractError::Link { target, .. } if target == "/etc/passwd"
     ));
-    let escaping_link = tar_gz(&[("x-1.0/docs/link", b"", tar::EntryType::Symlink, Some("../../../../root"))]);
+    let escaping_link = tar_gz(&[(
+        "x-1.0/docs/link",
+        b"",
+        tar::EntryType::Symlink,
+        Some("../../../../root"),
+    )]);
     assert!(matches!(
         expect_error("x-1.0.tar.gz", &escaping_link, &Limits::default()),
         ExtractError::Link { .. }
     ));
     // A harmless link elsewhere in the tree is skipped, not followed.
     let harmless = tar_gz(&[
-        ("x-1.0/docs/README", b"", tar::EntryType::Symlink, Some("../README")),
-        file("x-1.0/PKG-INFO", b"Metadata-Version: 2.2\nRequires-Dist: six\n"),
+        (
+            "x-1.0/docs/README",
+            b"",
+            tar::EntryType::Symlink,
+            Some("../README"),
+        ),
+        file(
+            "x-1.0/PKG-INFO",
+            b"Metadata-Version: 2.2\nRequires-Dist: six\n",
+        ),
     ]);
-    let record = extract_sdist("x-1.0.tar.gz", &harmless, &Limits::default()).expect("reads").into_record();
+    let record = extract_sdist("x-1.0.tar.gz", &harmless, &Limits::default())
+        .expect("reads")
+        .into_record();
     assert_eq!(record.requires_dist, ["six"]);
 }
 
@@ -160,7 +201,10 @@ fn a_one_gigabyte_member_is_bounded_by_the_archive_cap() {
     // 1.1 GiB of zeros behind a header that declares 1 GiB: the walk stops at the cap.
     let archive = huge_member(1100);
     assert!(archive.len() < 8 << 20, "{} bytes", archive.len());
-    let limits = Limits { max_total_bytes: 64 << 20, ..Limits::default() };
+    let limits = Limits {
+        max_total_bytes: 64 << 20,
+        ..Limits::default()
+    };
     assert_eq!(
         expect_error("big-1.0.tar.gz", &archive, &limits),
         ExtractError::TooLarge { limit: 64 << 20 }
@@ -168,7 +212,10 @@ fn a_one_gigabyte_member_is_bounded_by_the_archive_cap() {
     // A member we would read that declares 1 GiB is refused from its header alone.
     let mut builder = tar::Builder::new(Vec::new());
     builder
-        .append(&tar_header("big-1.0/PKG-INFO", 1 << 30, tar::EntryType::Regular, None), &b""[..])
+        .append(
+            &tar_header("big-1.0/PKG-INFO", 1 << 30, tar::EntryType::Regular, None),
+            &b""[..],
+        )
         .expect("in memory");
     let claimed = gzip(&builder.into_inner().expect("in memory"));
     assert!(matches!(
@@ -181,16 +228,35 @@ fn a_one_gigabyte_member_is_bounded_by_the_archive_cap() {
 fn broken_gzip_and_member_floods_are_errors() {
     let mut broken = gzip(b"not really a tar, and cut short");
     broken.truncate(broken.len() / 2);
-    assert!(matches!(expect_error("x-1.0.tar.gz", &broken, &Limits::default()), ExtractError::Corrupt(_)));
-    let garbage = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xde, 0xad, 0xbe, 0xef, 0xff, 0xff];
-    assert!(matches!(expect_error("x-1.0.tar.gz", &garbage, &Limits::default()), ExtractError::Corrupt(_)));
-    assert!(matches!(expect_error("x-1.0.zip", b"PK\x03\x04 nope", &Limits::default()), ExtractError::Corrupt(_)));
+    assert!(matches!(
+        expect_error("x-1.0.tar.gz", &broken, &Limits::default()),
+        ExtractError::Corrupt(_)
+    ));
+    let garbage = [
+        0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xde, 0xad, 0xbe, 0xef, 0xff, 0xff,
+    ];
+    assert!(matches!(
+        expect_error("x-1.0.tar.gz", &garbage, &Limits::default()),
+        ExtractError::Corrupt(_)
+    ));
+    assert!(matches!(
+        expect_error("x-1.0.zip", b"PK\x03\x04 nope", &Limits::default()),
+        ExtractError::Corrupt(_)
+    ));
     let names: Vec<String> = (0..50).map(|i| format!("x-1.0/f{i}")).collect();
-    let entries: Vec<(&str, &[u8], tar::EntryType, Option<&str>)> =
-        names.iter().map(|name| (name.as_str(), &b"x"[..], tar::EntryType::Regular, None)).collect();
+    let entries: Vec<(&str, &[u8], tar::EntryType, Option<&str>)> = names
+        .iter()
+        .map(|name| (name.as_str(), &b"x"[..], tar::EntryType::Regular, None))
+        .collect();
     let flood = tar_gz(&entries);
-    let limits = Limits { max_members: 20, ..Limits::default() };
-    assert_eq!(expect_error("x-1.0.tar.gz", &flood, &limits), ExtractError::TooManyMembers { limit: 20 });
+    let limits = Limits {
+        max_members: 20,
+        ..Limits::default()
+    };
+    assert_eq!(
+        expect_error("x-1.0.tar.gz", &flood, &limits),
+        ExtractError::TooManyMembers { limit: 20 }
+    );
     assert!(matches!(
         expect_error("x-1.0.tar.bz2", b"BZh9", &Limits::default()),
         ExtractError::Unsupported(_)
@@ -200,17 +266,31 @@ fn broken_gzip_and_member_floods_are_errors() {
 #[test]
 fn a_crawl_of_hostile_sdists_records_errors_and_writes_nothing() {
     let server = FakePypi::start();
-    let symlink = tar_gz(&[("hostile-3.0/PKG-INFO", b"", tar::EntryType::Symlink, Some("/etc/passwd"))]);
+    let symlink = tar_gz(&[(
+        "hostile-3.0/PKG-INFO",
+        b"",
+        tar::EntryType::Symlink,
+        Some("/etc/passwd"),
+    )]);
     let mut broken = gzip(b"broken");
     broken.truncate(8);
     server.add_project(
         "hostile",
         vec![
-            ("hostile-1.0.zip".into(), zip_bomb("hostile-1.0/PKG-INFO", 16 << 20, 100)),
-            ("hostile-2.0.tar.gz".into(), tar_gz(&[file("hostile-2.0/../../../tmp/evil", b"x")])),
+            (
+                "hostile-1.0.zip".into(),
+                zip_bomb("hostile-1.0/PKG-INFO", 16 << 20, 100),
+            ),
+            (
+                "hostile-2.0.tar.gz".into(),
+                tar_gz(&[file("hostile-2.0/../../../tmp/evil", b"x")]),
+            ),
             ("hostile-3.0.tar.gz".into(), symlink),
             ("hostile-4.0.tar.gz".into(), broken),
-            ("hostile-5.0.tar.gz".into(), tar_gz(&[file("/tmp/hostile-evil", b"x")])),
+            (
+                "hostile-5.0.tar.gz".into(),
+                tar_gz(&[file("/tmp/hostile-evil", b"x")]),
+            ),
         ],
     );
     let dir = tempfile::tempdir().expect("tempdir");
@@ -219,13 +299,30 @@ fn a_crawl_of_hostile_sdists_records_errors_and_writes_nothing() {
     let state_dir = dir.path().join("state");
     let output = std::process::Command::new(support::bin())
         .current_dir(&workdir)
-        .args(["crawl", "--state", state_dir.to_str().expect("utf-8"), "--packages", "hostile"])
+        .args([
+            "crawl",
+            "--state",
+            state_dir.to_str().expect("utf-8"),
+            "--packages",
+            "hostile",
+        ])
         .args(fast_flags(&server))
         .output()
         .expect("runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(std::fs::read_dir(&workdir).expect("cwd").count(), 0, "nothing was written");
-    assert!(!std::path::Path::new("/tmp/hostile-evil").exists() && !std::path::Path::new("/tmp/evil").exists());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(&workdir).expect("cwd").count(),
+        0,
+        "nothing was written"
+    );
+    assert!(
+        !std::path::Path::new("/tmp/hostile-evil").exists()
+            && !std::path::Path::new("/tmp/evil").exists()
+    );
     let state = State::open(&state_dir).expect("state");
     let reasons: Vec<(String, String)> = state
         .files("hostile")

@@ -29,7 +29,14 @@ fn live_crawl_of_a_few_real_projects_publishes_a_snapshot() {
         let state_dir = dir.path().join("state");
         let output = std::process::Command::new(support::bin())
             .args(["crawl", "--state", state_dir.to_str().unwrap_or_default()])
-            .args(["--packages", "iniconfig,six,pdfminer.six", "--max-releases", "2", "--wheels", "one-per-release"])
+            .args([
+                "--packages",
+                "iniconfig,six,pdfminer.six",
+                "--max-releases",
+                "2",
+                "--wheels",
+                "one-per-release",
+            ])
             .args(["--rate", "5", "--concurrency", "4"])
             .output()
             .map_err(|err| err.to_string())?;
@@ -37,14 +44,21 @@ fn live_crawl_of_a_few_real_projects_publishes_a_snapshot() {
             return Err(String::from_utf8_lossy(&output.stderr).into_owned());
         }
         let state = State::open(&state_dir).map_err(|err| err.to_string())?;
-        let failed = state.projects_with_status("failed").map_err(|err| err.to_string())?;
+        let failed = state
+            .projects_with_status("failed")
+            .map_err(|err| err.to_string())?;
         if !failed.is_empty() {
             return Err(format!("failed projects: {failed:?}"));
         }
         let out = dir.path().join("out");
         let first = support::publish(&state_dir, &out);
-        assert_eq!(support::publish(&state_dir, &out), first, "publishing is reproducible");
-        let snapshot = Snapshot::open(out.join(format!("{first}.mnxdb"))).map_err(|err| err.to_string())?;
+        assert_eq!(
+            support::publish(&state_dir, &out),
+            first,
+            "publishing is reproducible"
+        );
+        let snapshot =
+            Snapshot::open(out.join(format!("{first}.mnxdb"))).map_err(|err| err.to_string())?;
         let pdfminer = snapshot
             .project("pdfminer-six")
             .map_err(|err| err.to_string())?
@@ -58,7 +72,10 @@ fn live_crawl_of_a_few_real_projects_publishes_a_snapshot() {
                 .ok_or("no wheel record")?;
             // pdfminer.six has needed charset-normalizer for years.
             assert!(
-                wheel_record.requires_dist.iter().any(|r| r.to_ascii_lowercase().starts_with("charset-normalizer")),
+                wheel_record
+                    .requires_dist
+                    .iter()
+                    .any(|r| r.to_ascii_lowercase().starts_with("charset-normalizer")),
                 "{wheel_record:?}"
             );
             for file in &release.files {

@@ -153,7 +153,8 @@ mod tests {
 
     #[test]
     fn latin1_metadata_is_decoded_not_dropped() {
-        let meta = CoreMetadata::parse(b"Metadata-Version: 1.2\nAuthor: J\xfcrgen\nRequires-Dist: six\n");
+        let meta =
+            CoreMetadata::parse(b"Metadata-Version: 1.2\nAuthor: J\xfcrgen\nRequires-Dist: six\n");
         assert_eq!(meta.requires_dist, ["six"]);
     }
 

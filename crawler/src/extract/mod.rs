@@ -12,9 +12,9 @@
 //! disk.
 
 pub mod metadata;
+pub mod remote;
 pub mod sdist;
 pub mod static_metadata;
-pub mod remote;
 pub mod zip;
 
 use db_format::{DependencyRecord, MetadataSource};

@@ -106,7 +106,12 @@ async fn wheel_outcome_inner(
     if probe.worth_trying(&file.core_metadata) {
         let metadata_url = parse_url(&format!("{}.metadata", file.url))?;
         let response = client
-            .get(RequestKind::Metadata, &metadata_url, &[], limits.max_member_bytes)
+            .get(
+                RequestKind::Metadata,
+                &metadata_url,
+                &[],
+                limits.max_member_bytes,
+            )
             .await?;
         probe.record(&file.core_metadata, response.status == 200);
         if response.status == 200 {
@@ -135,7 +140,12 @@ async fn wheel_outcome_inner(
         }
     }
     let response = client
-        .get(RequestKind::WheelDownload, &url, &[], limits.max_download_bytes)
+        .get(
+            RequestKind::WheelDownload,
+            &url,
+            &[],
+            limits.max_download_bytes,
+        )
         .await?;
     if response.status != 200 {
         return Ok(failed(format!(
@@ -143,7 +153,12 @@ async fn wheel_outcome_inner(
             file.filename, response.status
         )));
     }
-    Ok(whole_wheel(file, &response.body, limits, Method::WheelDownload))
+    Ok(whole_wheel(
+        file,
+        &response.body,
+        limits,
+        Method::WheelDownload,
+    ))
 }
 
 fn wheel_record(metadata: &[u8], method: Method) -> FileOutcome {
@@ -204,7 +219,12 @@ enum Ranged {
     Broken(ExtractError),
 }
 
-async fn fetch_range(client: &Client, url: &Url, start: u64, end: u64) -> Result<Option<Fetched206>> {
+async fn fetch_range(
+    client: &Client,
+    url: &Url,
+    start: u64,
+    end: u64,
+) -> Result<Option<Fetched206>> {
     let response = client
         .get(
             RequestKind::WheelRange,
@@ -230,7 +250,12 @@ enum Fetched206 {
     Whole(Vec<u8>),
 }
 
-async fn ranged_metadata(client: &Client, url: &Url, file: &IndexFile, limits: &Limits) -> Result<Ranged> {
+async fn ranged_metadata(
+    client: &Client,
+    url: &Url,
+    file: &IndexFile,
+    limits: &Limits,
+) -> Result<Ranged> {
     let size = file.size;
     let tail_start = size.saturating_sub(TAIL_BYTES);
     let mut tail = match fetch_range(client, url, tail_start, size).await? {
@@ -250,7 +275,8 @@ async fn ranged_metadata(client: &Client, url: &Url, file: &IndexFile, limits: &
     }
     let mut tail_start = tail_start;
     if directory.offset < tail_start {
-        let Some(Fetched206::Part(mut head)) = fetch_range(client, url, directory.offset, tail_start).await?
+        let Some(Fetched206::Part(mut head)) =
+            fetch_range(client, url, directory.offset, tail_start).await?
         else {
             return Ok(Ranged::Unsupported);
         };
@@ -261,7 +287,9 @@ async fn ranged_metadata(client: &Client, url: &Url, file: &IndexFile, limits: &
     let from = usize::try_from(directory.offset - tail_start).unwrap_or(usize::MAX);
     let to = usize::try_from(directory_end - tail_start).unwrap_or(usize::MAX);
     let Some(directory_bytes) = tail.get(from..to) else {
-        return Ok(Ranged::Broken(ExtractError::Corrupt("central directory is truncated".into())));
+        return Ok(Ranged::Broken(ExtractError::Corrupt(
+            "central directory is truncated".into(),
+        )));
     };
     let entries = match zip::parse_central_directory(directory_bytes, limits) {
         Ok(entries) => entries,
@@ -279,7 +307,8 @@ async fn ranged_metadata(client: &Client, url: &Url, file: &IndexFile, limits: &
         }));
     }
     let start = entry.local_header_offset;
-    let guess = LOCAL_HEADER_LEN + entry.name.len() as u64 + LOCAL_EXTRA_SLACK + entry.compressed_size;
+    let guess =
+        LOCAL_HEADER_LEN + entry.name.len() as u64 + LOCAL_EXTRA_SLACK + entry.compressed_size;
     let end = start.saturating_add(guess).min(size);
     let Some(Fetched206::Part(mut member)) = fetch_range(client, url, start, end).await? else {
         return Ok(Ranged::Unsupported);
@@ -296,7 +325,9 @@ async fn ranged_metadata(client: &Client, url: &Url, file: &IndexFile, limits: &
         };
         member.extend_from_slice(&more);
     }
-    let data = member.get(usize::try_from(data_offset).unwrap_or(usize::MAX)..).unwrap_or_default();
+    let data = member
+        .get(usize::try_from(data_offset).unwrap_or(usize::MAX)..)
+        .unwrap_or_default();
     Ok(match zip::inflate(&entry, data, limits.max_member_bytes) {
         Ok(bytes) => Ranged::Metadata(bytes),
         Err(err) => Ranged::Broken(err),
@@ -304,10 +335,19 @@ async fn ranged_metadata(client: &Client, url: &Url, file: &IndexFile, limits: &
 }
 
 /// An sdist's dependency record.
-pub async fn sdist_outcome(client: &Client, file: &IndexFile, limits: &Limits) -> Result<FileOutcome> {
+pub async fn sdist_outcome(
+    client: &Client,
+    file: &IndexFile,
+    limits: &Limits,
+) -> Result<FileOutcome> {
     let url = parse_url(&file.url)?;
     let response = match client
-        .get(RequestKind::SdistDownload, &url, &[], limits.max_download_bytes)
+        .get(
+            RequestKind::SdistDownload,
+            &url,
+            &[],
+            limits.max_download_bytes,
+        )
         .await
     {
         Err(err) if is_permanent(&err) => return Ok(failed(format!("{}: {err}", file.filename))),

@@ -68,7 +68,9 @@ impl<R: Read> Read for Capped<R> {
         let n = self.inner.read(buf)?;
         self.read += n as u64;
         if self.read > self.limit {
-            return Err(std::io::Error::other(ExtractError::TooLarge { limit: self.limit }));
+            return Err(std::io::Error::other(ExtractError::TooLarge {
+                limit: self.limit,
+            }));
         }
         Ok(n)
     }
@@ -283,15 +285,18 @@ pub fn decide(members: &SdistMembers) -> SdistMetadata {
 
     // The build requirements: `[build-system]`, else PEP 517's setuptools fallback, plus
     // `setup_requires` from setup.cfg.
-    let (mut build_requires, build_backend) =
-        match pyproject_ok.and_then(|p| p.build_requires.clone().map(|r| (r, p.build_backend.clone()))) {
-            Some((requires, backend)) => (requires, backend),
-            None if members.has_setup_py || members.setup_cfg.is_some() || pyproject_ok.is_some() => (
-                vec!["setuptools>=40.8.0".to_string()],
-                Some("setuptools.build_meta:__legacy__".to_string()),
-            ),
-            None => (Vec::new(), None),
-        };
+    let (mut build_requires, build_backend) = match pyproject_ok.and_then(|p| {
+        p.build_requires
+            .clone()
+            .map(|r| (r, p.build_backend.clone()))
+    }) {
+        Some((requires, backend)) => (requires, backend),
+        None if members.has_setup_py || members.setup_cfg.is_some() || pyproject_ok.is_some() => (
+            vec!["setuptools>=40.8.0".to_string()],
+            Some("setuptools.build_meta:__legacy__".to_string()),
+        ),
+        None => (Vec::new(), None),
+    };
     if let Some(cfg) = &setup_cfg {
         for requirement in &cfg.setup_requires {
             if !build_requires.contains(requirement) {
@@ -304,23 +309,29 @@ pub fn decide(members: &SdistMembers) -> SdistMetadata {
         build_backend: build_backend.clone(),
         ..record
     };
-    let from_static = |source: MetadataSource, detail: String, deps: &StaticDependencies, extra: &[String]| {
-        // PEP 685: extras compare normalized (`use_chardet_on_py3` is `use-chardet-on-py3`).
-        let normalized = |name: &str| name.to_ascii_lowercase().replace(['_', '.'], "-");
-        let mut provides = deps.provides_extra.clone();
-        for name in extra {
-            if !provides.iter().any(|known| normalized(known) == normalized(name)) {
-                provides.push(name.clone());
+    let from_static =
+        |source: MetadataSource, detail: String, deps: &StaticDependencies, extra: &[String]| {
+            // PEP 685: extras compare normalized (`use_chardet_on_py3` is `use-chardet-on-py3`).
+            let normalized = |name: &str| name.to_ascii_lowercase().replace(['_', '.'], "-");
+            let mut provides = deps.provides_extra.clone();
+            for name in extra {
+                if !provides
+                    .iter()
+                    .any(|known| normalized(known) == normalized(name))
+                {
+                    provides.push(name.clone());
+                }
             }
-        }
-        finish(requirements_record(
-            source,
-            Some(detail),
-            deps.requires_python.clone().or_else(|| requires_python.clone()),
-            deps.requires_dist.clone(),
-            provides,
-        ))
-    };
+            finish(requirements_record(
+                source,
+                Some(detail),
+                deps.requires_python
+                    .clone()
+                    .or_else(|| requires_python.clone()),
+                deps.requires_dist.clone(),
+                provides,
+            ))
+        };
 
     // 1. PKG-INFO >= 2.2 with static Requires-Dist.
     if let Some(meta) = &pkg_info
@@ -332,7 +343,8 @@ pub fn decide(members: &SdistMembers) -> SdistMetadata {
             meta.metadata_version.as_deref().unwrap_or_default()
         );
         return SdistMetadata::Static(finish(
-            meta.clone().into_record(MetadataSource::SdistPkgInfo, Some(detail)),
+            meta.clone()
+                .into_record(MetadataSource::SdistPkgInfo, Some(detail)),
         ));
     }
     let pkg_extras = pkg_info
@@ -342,7 +354,12 @@ pub fn decide(members: &SdistMembers) -> SdistMetadata {
     // 2. egg-info.
     if let Some((path, bytes)) = &members.egg_requires {
         let deps = parse_requires_txt(&String::from_utf8_lossy(bytes));
-        return SdistMetadata::Static(from_static(MetadataSource::EggInfo, path.clone(), &deps, &pkg_extras));
+        return SdistMetadata::Static(from_static(
+            MetadataSource::EggInfo,
+            path.clone(),
+            &deps,
+            &pkg_extras,
+        ));
     }
     if let Some(dir) = &members.egg_info_dir {
         let deps = StaticDependencies::default();
@@ -362,7 +379,8 @@ pub fn decide(members: &SdistMembers) -> SdistMetadata {
             meta.metadata_version.as_deref().unwrap_or("(no version)")
         );
         return SdistMetadata::Static(finish(
-            meta.clone().into_record(MetadataSource::SdistPkgInfo, Some(detail)),
+            meta.clone()
+                .into_record(MetadataSource::SdistPkgInfo, Some(detail)),
         ));
     }
     // 4. Static [project].
@@ -385,7 +403,10 @@ pub fn decide(members: &SdistMembers) -> SdistMetadata {
     }
     let reason = if let Some(Err(err)) = &pyproject {
         format!("no static dependencies, and {err}")
-    } else if pkg_info.as_ref().is_some_and(|meta| meta.is_dynamic("requires-dist")) {
+    } else if pkg_info
+        .as_ref()
+        .is_some_and(|meta| meta.is_dynamic("requires-dist"))
+    {
         "PKG-INFO declares Requires-Dist dynamic and no other static source exists: needs a build"
             .to_string()
     } else if pyproject_ok.is_some_and(|p| p.has_project) {
@@ -434,7 +455,10 @@ mod tests {
         };
         assert_eq!(record.source, MetadataSource::SdistPkgInfo);
         assert_eq!(record.requires_dist, ["a"]);
-        assert_eq!(record.build_backend.as_deref(), Some("setuptools.build_meta:__legacy__"));
+        assert_eq!(
+            record.build_backend.as_deref(),
+            Some("setuptools.build_meta:__legacy__")
+        );
 
         let dynamic = decide(&members("Metadata-Version: 2.2\nDynamic: Requires-Dist\n"));
         let SdistMetadata::NeedsBuild(record) = dynamic else {
@@ -477,8 +501,14 @@ mod tests {
     #[test]
     fn paths_below_the_top_directory_are_recognized() {
         assert_eq!(wanted("x-1/PKG-INFO"), Some((Wanted::PkgInfo, 1)));
-        assert_eq!(wanted("x-1/x.egg-info/requires.txt"), Some((Wanted::EggRequires, 2)));
-        assert_eq!(wanted("x-1/src/x.egg-info/requires.txt"), Some((Wanted::EggRequires, 3)));
+        assert_eq!(
+            wanted("x-1/x.egg-info/requires.txt"),
+            Some((Wanted::EggRequires, 2))
+        );
+        assert_eq!(
+            wanted("x-1/src/x.egg-info/requires.txt"),
+            Some((Wanted::EggRequires, 3))
+        );
         assert_eq!(wanted("x-1/docs/PKG-INFO"), None);
         assert_eq!(wanted("PKG-INFO"), None);
     }

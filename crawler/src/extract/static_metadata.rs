@@ -51,7 +51,10 @@ pub fn parse_requires_txt(text: &str) -> StaticDependencies {
         if line.is_empty() {
             continue;
         }
-        if let Some(section) = line.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')) {
+        if let Some(section) = line
+            .strip_prefix('[')
+            .and_then(|rest| rest.strip_suffix(']'))
+        {
             let (name, condition) = section.split_once(':').unwrap_or((section, ""));
             extra = Some(name.trim().to_string()).filter(|name| !name.is_empty());
             marker = Some(condition.trim().to_string()).filter(|marker| !marker.is_empty());
@@ -144,7 +147,9 @@ pub fn parse_setup_cfg(text: &str) -> SetupCfg {
     let sections = parse_ini(text);
     let options = sections.get("options");
     let get = |key: &str| options.and_then(|options| options.get(key));
-    let is_directive = |value: &str| value.trim_start().starts_with("file:") || value.trim_start().starts_with("attr:");
+    let is_directive = |value: &str| {
+        value.trim_start().starts_with("file:") || value.trim_start().starts_with("attr:")
+    };
     let mut result = SetupCfg {
         setup_requires: get("setup_requires")
             .filter(|value| !is_directive(value))
@@ -222,7 +227,10 @@ fn parse_ini(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
         if trimmed.is_empty() {
             continue;
         }
-        if let Some(name) = trimmed.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')) {
+        if let Some(name) = trimmed
+            .strip_prefix('[')
+            .and_then(|rest| rest.strip_suffix(']'))
+        {
             section = name.trim().to_string();
             key = None;
             continue;
@@ -248,13 +256,20 @@ mod tests {
     #[test]
     fn conditions_combine_with_existing_markers() {
         assert_eq!(with_condition("a>=1", None, None), "a>=1");
-        assert_eq!(with_condition("a>=1", Some("x"), None), "a>=1; extra == \"x\"");
+        assert_eq!(
+            with_condition("a>=1", Some("x"), None),
+            "a>=1; extra == \"x\""
+        );
         assert_eq!(
             with_condition("a>=1", None, Some("python_version < \"3\"")),
             "a>=1; python_version < \"3\""
         );
         assert_eq!(
-            with_condition("a; os_name == 'nt'", Some("x"), Some("python_version < \"3\"")),
+            with_condition(
+                "a; os_name == 'nt'",
+                Some("x"),
+                Some("python_version < \"3\"")
+            ),
             "a; (os_name == 'nt') and (python_version < \"3\") and extra == \"x\""
         );
         assert_eq!(
@@ -308,14 +323,24 @@ mod tests {
         let deps = cfg.dependencies.expect("static");
         assert_eq!(
             deps.requires_dist,
-            ["requests>=2", "six; python_version<'3'", "pytest; extra == \"test\""]
+            [
+                "requests>=2",
+                "six; python_version<'3'",
+                "pytest; extra == \"test\""
+            ]
         );
         assert_eq!(deps.requires_python.as_deref(), Some(">=3.6"));
         assert_eq!(cfg.setup_requires, ["setuptools_scm"]);
-        assert!(parse_setup_cfg("[options]\ninstall_requires = file: requirements.txt\n")
-            .dependencies
-            .is_none());
-        assert!(parse_setup_cfg("[metadata]\nname = x\n").dependencies.is_none());
+        assert!(
+            parse_setup_cfg("[options]\ninstall_requires = file: requirements.txt\n")
+                .dependencies
+                .is_none()
+        );
+        assert!(
+            parse_setup_cfg("[metadata]\nname = x\n")
+                .dependencies
+                .is_none()
+        );
         assert_eq!(
             parse_setup_cfg("[options]\ninstall_requires = a; b\n")
                 .dependencies

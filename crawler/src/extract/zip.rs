@@ -268,7 +268,10 @@ pub fn check_path(path: &str) -> Result<(), ExtractError> {
 
 /// Whether a link at `path` pointing to `target` leaves the archive's tree.
 pub fn link_escapes(path: &str, target: &str) -> bool {
-    if target.starts_with('/') || target.starts_with('\\') || target.as_bytes().get(1) == Some(&b':') {
+    if target.starts_with('/')
+        || target.starts_with('\\')
+        || target.as_bytes().get(1) == Some(&b':')
+    {
         return true;
     }
     let mut parts: Vec<&str> = path.split('/').collect();
@@ -367,7 +370,10 @@ pub(crate) mod tests {
         let limits = Limits::default();
         let entries = entries_of(&archive, &limits).expect("reads");
         assert_eq!(entries.len(), 2);
-        assert_eq!(read_member(&archive, &entries[0], 100).expect("inflates"), b"hello hello hello");
+        assert_eq!(
+            read_member(&archive, &entries[0], 100).expect("inflates"),
+            b"hello hello hello"
+        );
         // From only the last 40 bytes, as a range request would fetch them.
         let tail_start = archive.len() - 40;
         let directory =

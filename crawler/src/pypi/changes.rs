@@ -180,8 +180,10 @@ impl ChangeFeed for RootIndexFeed {
             ..Changes::default()
         };
         for project in doc["projects"].as_array().into_iter().flatten() {
-            let (Some(name), serial) = (project["name"].as_str(), serial_of(project.get("_last-serial")))
-            else {
+            let (Some(name), serial) = (
+                project["name"].as_str(),
+                serial_of(project.get("_last-serial")),
+            ) else {
                 continue;
             };
             let Ok(name) = PackageName::from_str(name) else {
@@ -252,7 +254,9 @@ impl Feed {
             FeedChoice::Auto => match self.xmlrpc.changes(since, known).await {
                 Ok(changes) => Ok(changes),
                 Err(err) => {
-                    tracing::info!("XML-RPC change log unavailable ({err}); using the JSON root index");
+                    tracing::info!(
+                        "XML-RPC change log unavailable ({err}); using the JSON root index"
+                    );
                     self.root_index.changes(root_since, known).await
                 }
             },
@@ -278,9 +282,12 @@ fn parse_xmlrpc(body: &[u8]) -> Result<XmlValue, String> {
     let mut in_value = false;
     let mut buf = Vec::new();
     loop {
-        let event = reader
-            .read_event_into(&mut buf)
-            .map_err(|err| format!("XML-RPC response at byte {}: {err}", reader.buffer_position()))?;
+        let event = reader.read_event_into(&mut buf).map_err(|err| {
+            format!(
+                "XML-RPC response at byte {}: {err}",
+                reader.buffer_position()
+            )
+        })?;
         match event {
             Event::Start(tag) => match tag.name().as_ref() {
                 b"fault" => return Err("XML-RPC fault".into()),
@@ -292,14 +299,27 @@ fn parse_xmlrpc(body: &[u8]) -> Result<XmlValue, String> {
                 }
                 other => kind = Some(String::from_utf8_lossy(other).into_owned()),
             },
-            Event::Text(content) => {
-                if in_value {
-                    let decoded = content
-                        .decode()
-                        .map_err(|err| format!("XML-RPC text: {err}"))?;
-                    let unescaped = quick_xml::escape::unescape(&decoded)
-                        .map_err(|err| format!("XML-RPC text: {err}"))?;
-                    text.push_str(&unescaped);
+            Event::Text(content) if in_value => {
+                let decoded = content
+                    .decode()
+                    .map_err(|err| format!("XML-RPC text: {err}"))?;
+                let unescaped = quick_xml::escape::unescape(&decoded)
+                    .map_err(|err| format!("XML-RPC text: {err}"))?;
+                text.push_str(&unescaped);
+            }
+            Event::GeneralRef(reference) if in_value => {
+                let name = reference
+                    .decode()
+                    .map_err(|err| format!("XML-RPC entity: {err}"))?;
+                if let Some(ch) = reference
+                    .resolve_char_ref()
+                    .map_err(|err| format!("XML-RPC entity: {err}"))?
+                {
+                    text.push(ch);
+                } else if let Some(value) = quick_xml::escape::resolve_predefined_entity(&name) {
+                    text.push_str(value);
+                } else {
+                    return Err(format!("XML-RPC response uses an unknown entity &{name};"));
                 }
             }
             Event::End(tag) => match tag.name().as_ref() {
@@ -373,7 +393,8 @@ mod tests {
 
     #[test]
     fn xmlrpc_faults_are_errors() {
-        let body = b"<methodResponse><fault><value><struct></struct></value></fault></methodResponse>";
+        let body =
+            b"<methodResponse><fault><value><struct></struct></value></fault></methodResponse>";
         assert!(parse_xmlrpc(body).is_err());
     }
 }

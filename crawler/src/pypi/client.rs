@@ -82,7 +82,10 @@ impl Counters {
     }
 
     pub fn total_requests(&self) -> u64 {
-        RequestKind::ALL.iter().map(|&kind| self.requests(kind)).sum()
+        RequestKind::ALL
+            .iter()
+            .map(|&kind| self.requests(kind))
+            .sum()
     }
 
     pub fn total_bytes(&self) -> u64 {

@@ -7,8 +7,8 @@ use db_format::FileKind;
 use db_format::types::{PackageName, SourceDistFilename, WheelFilename};
 use serde::Deserialize;
 use serde_json::Value;
-use uv_distribution_filename::SourceDistExtension;
 use url::Url;
+use uv_distribution_filename::SourceDistExtension;
 
 /// What the index says about a file's PEP 658 metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,10 +164,7 @@ pub fn parse_json_api(
     let doc: JsonApi =
         serde_json::from_slice(body).map_err(|err| format!("not a JSON API document: {err}"))?;
     if PackageName::from_str(&doc.info.name).ok().as_ref() != Some(name) {
-        return Err(format!(
-            "document is for {:?}, not {name}",
-            doc.info.name
-        ));
+        return Err(format!("document is for {:?}, not {name}", doc.info.name));
     }
     let mut files = Vec::new();
     for (version, release_files) in doc.releases {
@@ -306,8 +303,11 @@ mod tests {
     fn relative_urls_are_resolved_against_the_page() {
         let page = Url::parse("https://pypi.org/pypi/iniconfig/json").expect("url");
         assert_eq!(
-            absolute_url(&page, "../../packages/packages/d7/4b/x/iniconfig-2.0.0.tar.gz")
-                .expect("joins"),
+            absolute_url(
+                &page,
+                "../../packages/packages/d7/4b/x/iniconfig-2.0.0.tar.gz"
+            )
+            .expect("joins"),
             "https://pypi.org/packages/packages/d7/4b/x/iniconfig-2.0.0.tar.gz"
         );
         assert_eq!(
@@ -324,7 +324,10 @@ mod tests {
             version_of(&zope, "zope.interface-6.0-cp311-cp311-win_amd64.whl", &[]).as_deref(),
             Some("6.0")
         );
-        assert_eq!(version_of(&zope, "zope.interface-6.0.tar.gz", &[]).as_deref(), Some("6.0"));
+        assert_eq!(
+            version_of(&zope, "zope.interface-6.0.tar.gz", &[]).as_deref(),
+            Some("6.0")
+        );
         assert_eq!(
             version_of(&name("foo"), "foo-1.0.1.win32.exe", &versions).as_deref(),
             Some("1.0.1")

@@ -46,7 +46,9 @@ pub fn recorded_projects() -> Vec<String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     Status(u16),
-    TooMany { retry_after: u64 },
+    TooMany {
+        retry_after: u64,
+    },
     Stall(Duration),
     /// Send the headers and half the body, then close.
     Truncate,
@@ -230,7 +232,7 @@ fn serve(mut stream: TcpStream, port: u16, shared: &Mutex<Shared>) -> std::io::R
             *state ^= *state << 13;
             *state ^= *state >> 7;
             *state ^= *state << 17;
-            (*state % *one_in == 0).then(|| match (*state >> 8) % 4 {
+            (*state % *one_in == 0).then_some(match (*state >> 8) % 4 {
                 0 => Fault::Status(500),
                 1 => Fault::TooMany { retry_after: 0 },
                 2 => Fault::Truncate,
@@ -286,7 +288,10 @@ fn simple_page(name: &str, port: u16, shared: &Mutex<Shared>) -> Option<Vec<u8>>
     let base = format!("http://127.0.0.1:{port}/files/");
     let (extra, core_metadata) = {
         let shared = shared.lock().expect("lock");
-        (shared.extra.get(name).cloned(), shared.core_metadata.clone())
+        (
+            shared.extra.get(name).cloned(),
+            shared.core_metadata.clone(),
+        )
     };
     if let Some(files) = extra {
         let files: Vec<serde_json::Value> = files
@@ -305,7 +310,8 @@ fn simple_page(name: &str, port: u16, shared: &Mutex<Shared>) -> Option<Vec<u8>>
         let page = serde_json::json!({"meta": {"api-version": "1.1", "_last-serial": 1}, "name": name, "files": files});
         return Some(page.to_string().into_bytes());
     }
-    let text = std::fs::read_to_string(data_dir().join("simple").join(format!("{name}.json"))).ok()?;
+    let text =
+        std::fs::read_to_string(data_dir().join("simple").join(format!("{name}.json"))).ok()?;
     let text = text.replace("https://files.pythonhosted.org/", &base);
     let Some(stated) = core_metadata else {
         return Some(text.into_bytes());
@@ -313,7 +319,11 @@ fn simple_page(name: &str, port: u16, shared: &Mutex<Shared>) -> Option<Vec<u8>>
     let mut page: serde_json::Value = serde_json::from_str(&text).ok()?;
     for file in page["files"].as_array_mut()? {
         let filename = file["filename"].as_str()?.to_string();
-        let metadata = std::fs::read(data_dir().join("files").join(format!("{filename}.metadata")));
+        let metadata = std::fs::read(
+            data_dir()
+                .join("files")
+                .join(format!("{filename}.metadata")),
+        );
         if let Ok(metadata) = metadata {
             let hash = stated.clone().unwrap_or_else(|| sha256_hex(&metadata));
             file["core-metadata"] = serde_json::json!({ "sha256": hash });
@@ -357,7 +367,11 @@ fn route(request: &Request, port: u16, shared: &Mutex<Shared>) -> Response {
                 .collect();
             let top = serials.values().max().copied().unwrap_or(0);
             let body = serde_json::json!({"meta": {"api-version": "1.1", "_last-serial": top}, "projects": projects});
-            return response(200, "application/vnd.pypi.simple.v1+json", body.to_string().into_bytes());
+            return response(
+                200,
+                "application/vnd.pypi.simple.v1+json",
+                body.to_string().into_bytes(),
+            );
         }
         let mut html = String::from("<!DOCTYPE html><html><body>\n");
         for name in serials.keys() {
@@ -366,7 +380,10 @@ fn route(request: &Request, port: u16, shared: &Mutex<Shared>) -> Response {
         html.push_str("</body></html>\n");
         return response(200, "text/html", html.into_bytes());
     }
-    if let Some(name) = path.strip_prefix("/simple/").and_then(|rest| rest.strip_suffix('/')) {
+    if let Some(name) = path
+        .strip_prefix("/simple/")
+        .and_then(|rest| rest.strip_suffix('/'))
+    {
         let Some(body) = simple_page(name, port, shared) else {
             return not_found();
         };
@@ -380,15 +397,21 @@ fn route(request: &Request, port: u16, shared: &Mutex<Shared>) -> Response {
         answer.headers.push(("ETag".into(), etag));
         return answer;
     }
-    if let Some(name) = path.strip_prefix("/pypi/").and_then(|rest| rest.strip_suffix("/json")) {
+    if let Some(name) = path
+        .strip_prefix("/pypi/")
+        .and_then(|rest| rest.strip_suffix("/json"))
+    {
         // Recorded JSON API documents mix relative URLs (`../../packages/...`, served below)
         // and absolute ones.
         return match std::fs::read_to_string(data_dir().join("json").join(format!("{name}.json"))) {
             Ok(text) => response(
                 200,
                 "application/json",
-                text.replace("https://files.pythonhosted.org/", &format!("http://127.0.0.1:{port}/files/"))
-                    .into_bytes(),
+                text.replace(
+                    "https://files.pythonhosted.org/",
+                    &format!("http://127.0.0.1:{port}/files/"),
+                )
+                .into_bytes(),
             ),
             Err(_) => not_found(),
         };
@@ -437,15 +460,22 @@ fn file(request: &Request, filename: &str, synthetic: bool, shared: &Mutex<Share
         };
     }
     // Large wheels are recorded as the slices a range reader needs.
-    let Ok(text) = std::fs::read_to_string(data_dir().join("files").join(format!("{filename}.ranges.json")))
-    else {
+    let Ok(text) = std::fs::read_to_string(
+        data_dir()
+            .join("files")
+            .join(format!("{filename}.ranges.json")),
+    ) else {
         return not_found();
     };
     let recorded: serde_json::Value = serde_json::from_str(&text).expect("ranges json");
     let size = recorded["size"].as_u64().expect("size");
     let Some((start, end)) = range else {
         // The whole file was not recorded: say so as an unrecorded fixture would.
-        return response(404, "text/plain", b"only ranges of this file were recorded".to_vec());
+        return response(
+            404,
+            "text/plain",
+            b"only ranges of this file were recorded".to_vec(),
+        );
     };
     let end = end.min(size - 1);
     for slice in recorded["ranges"].as_array().expect("ranges") {
@@ -457,9 +487,10 @@ fn file(request: &Request, filename: &str, synthetic: bool, shared: &Mutex<Share
                 "application/octet-stream",
                 bytes[(start - offset) as usize..=(end - offset) as usize].to_vec(),
             );
-            answer
-                .headers
-                .push(("Content-Range".into(), format!("bytes {start}-{end}/{size}")));
+            answer.headers.push((
+                "Content-Range".into(),
+                format!("bytes {start}-{end}/{size}"),
+            ));
             return answer;
         }
     }
