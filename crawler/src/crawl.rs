@@ -398,7 +398,8 @@ impl Crawler {
             let (done, total) = state.run_counts(&run)?;
             progress.update(done, total, report.releases, self.client.counters());
         }
-        progress.finish();
+        let (done, total) = state.run_counts(&run)?;
+        progress.finish(done, total, report.releases, self.client.counters());
         state.finish_run(&run)?;
         Ok(report)
     }

@@ -65,9 +65,15 @@ impl Progress {
         }
     }
 
-    pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
+    /// The last report: the bar is cleared, or a final line is logged.
+    pub fn finish(&mut self, done: u64, total: u64, releases: u64, counters: &Counters) {
+        match &self.bar {
+            Some(bar) => bar.finish_and_clear(),
+            None => {
+                self.last_line = self.started;
+                self.every = Duration::ZERO;
+                self.update(done, total, releases, counters);
+            }
         }
     }
 }

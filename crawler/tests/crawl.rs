@@ -688,3 +688,63 @@ fn bad_input_gets_a_clear_error() {
         .expect("runs");
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn progress_is_logged_without_a_terminal_and_stats_report_methods() {
+    let server = FakePypi::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let report = dir.path().join("report.json");
+    let output = std::process::Command::new(support::bin())
+        .args([
+            "crawl",
+            "--state",
+            state.to_str().expect("utf-8"),
+            "--packages",
+            &all_packages(),
+        ])
+        .args([
+            "--projects-in-flight",
+            "1",
+            "--report",
+            report.to_str().expect("utf-8"),
+        ])
+        .args(fast_flags(&server))
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    // stderr is a pipe here, so progress comes as plain lines, never as a bar.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("projects, "), "{stderr}");
+    assert!(
+        !stderr.contains('\r'),
+        "no terminal bar when not on a terminal"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("json");
+    assert_eq!(report["report"]["projects"], recorded_projects().len());
+    assert!(
+        report["by_kind"]["wheel-range"]["requests"]
+            .as_u64()
+            .expect("count")
+            >= 4
+    );
+    assert!(
+        report["by_kind"]["sdist-download"]["bytes"]
+            .as_u64()
+            .expect("count")
+            > 100_000
+    );
+    let stats = run(&["stats", "--state", state.to_str().expect("utf-8")]);
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).expect("json");
+    assert_eq!(stats["projects"], recorded_projects().len());
+    let unknown: u64 = stats["files"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|row| row["source"] == "unknown")
+        .map(|row| row["files"].as_u64().expect("count"))
+        .sum();
+    assert_eq!(unknown, 1, "only six 1.0.0 (setup.py only) is unknown");
+}
