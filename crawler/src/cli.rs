@@ -272,7 +272,7 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
     if let Some(path) = &args.report {
         fs_err::write(
             path,
-            serde_json::to_vec_pretty(&summary).map_err(|err| Error::Usage(err.to_string()))?,
+            serde_json::to_vec_pretty(&summary).map_err(|err| Error::Internal(err.to_string()))?,
         )?;
     }
     Ok(())
@@ -333,7 +333,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!(
                 "{}",
                 serde_json::to_string_pretty(&value)
-                    .map_err(|err| Error::Usage(err.to_string()))?
+                    .map_err(|err| Error::Internal(err.to_string()))?
             );
             Ok(())
         }

@@ -350,7 +350,7 @@ impl Crawler {
                 continue;
             };
             let (name, result) =
-                joined.map_err(|err| Error::Usage(format!("project task failed: {err}")))?;
+                joined.map_err(|err| Error::Internal(format!("project task failed: {err}")))?;
             in_flight.remove(&name);
             match result {
                 ProjectResult::Crawled {
@@ -517,7 +517,7 @@ impl Crawler {
         let mut examined = 0;
         while let Some(joined) = tasks.join_next().await {
             let (at, outcome) =
-                joined.map_err(|err| Error::Usage(format!("file task failed: {err}")))?;
+                joined.map_err(|err| Error::Internal(format!("file task failed: {err}")))?;
             let outcome = outcome?;
             stored[at].dependencies = Some((outcome.record, outcome.method.as_str().to_string()));
             examined += 1;

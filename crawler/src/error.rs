@@ -47,6 +47,9 @@ pub enum Error {
     },
     #[error("change feed: {0}")]
     ChangeFeed(String),
+    /// A task of the crawler itself died (a bug, or the runtime shutting down).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

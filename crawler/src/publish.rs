@@ -206,7 +206,7 @@ pub fn publish(state: &State, out: &Path) -> Result<Published> {
     {
         manifest.snapshots.push(entry.clone());
         let mut text =
-            serde_json::to_vec_pretty(&manifest).map_err(|err| Error::Usage(err.to_string()))?;
+            serde_json::to_vec_pretty(&manifest).map_err(|err| Error::Internal(err.to_string()))?;
         text.push(b'\n');
         replace_file(&index_path, &text)?;
     }

@@ -367,7 +367,7 @@ pub async fn sdist_outcome(
     let body = response.body;
     let outcome = tokio::task::spawn_blocking(move || extract_sdist(&filename, &body, &limits))
         .await
-        .map_err(|err| Error::Usage(format!("sdist reader task failed: {err}")))?;
+        .map_err(|err| Error::Internal(format!("sdist reader task failed: {err}")))?;
     Ok(match outcome {
         Ok(metadata) => FileOutcome {
             record: metadata.into_record(),

@@ -308,7 +308,7 @@ impl Client {
             .in_flight
             .acquire()
             .await
-            .map_err(|_| Error::Usage("request semaphore closed".into()))?;
+            .map_err(|_| Error::Internal("request semaphore closed".into()))?;
         self.counters.requests[kind.index()].fetch_add(1, Ordering::Relaxed);
         let request = match body {
             Some(body) => self.http.post(url.clone()).body(body.clone()),
