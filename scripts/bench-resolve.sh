@@ -27,6 +27,7 @@ while (($#)); do
 done
 [[ -n "$db_dir" && ${#files[@]} -gt 0 ]] || { sed -n '2,11p' "$0" >&2; exit 2; }
 command -v uv >/dev/null || { echo "uv not found: pip install uv" >&2; exit 2; }
+[[ -x /usr/bin/time ]] || { echo "GNU time not found: apt-get install time" >&2; exit 2; }
 
 cargo build --quiet --release -p resolver --bin mach-nix --manifest-path "$here/Cargo.toml"
 export MACH_NIX="$here/target/release/mach-nix" DB_DIR="$db_dir" DB="$db" PY="$python" \
@@ -47,14 +48,15 @@ runs = int(env["RUNS"])
 
 
 def measure(cmd):
-    """Wall time (s) and peak RSS (KiB) of one whole command."""
+    """Wall time (s) and peak RSS (KiB) of one whole command. RSS comes from GNU time: the
+    rusage of a child forked from this Python would count Python's own pages before exec."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
     elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr.read().decode()}")
-    return elapsed, usage.ru_maxrss
+    if proc.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr}")
+    return elapsed, int(proc.stderr.strip().splitlines()[-1])
 
 
 print(f"{'requirements':28} {'mach-nix ms':>11} {'uv ms':>8} {'speedup':>8} "
