@@ -261,7 +261,18 @@ impl Formatter<'_, '_> {
             );
         }
         if self.no_release_in(package, range) {
-            return format!("no other version of {name} exists");
+            // A range with holes is what is left around versions already ruled out.
+            let text = range_text(range);
+            if text.contains(" or ") {
+                return format!("no other version of {name} exists");
+            }
+            let newest = data.candidates.candidates.iter().map(|c| &c.version).max();
+            return match newest {
+                Some(newest) => {
+                    format!("no version of {name} matches {text} (the newest usable is {newest})")
+                }
+                None => format!("no version of {name} matches {text}"),
+            };
         }
         let mut reasons: Vec<String> = Vec::new();
         for (version, rejection) in &data.candidates.rejected {

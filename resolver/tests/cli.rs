@@ -199,3 +199,41 @@ fn failures_have_distinct_messages_and_exit_codes() {
         stderr(&out)
     );
 }
+
+#[test]
+fn nix_is_the_default_format_and_env_writes_a_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    setup(dir.path(), "requests\n");
+    let db_dir = dir.path().to_str().expect("utf-8 path");
+    let req = dir.path().join("requirements.txt");
+    let req = req.to_str().expect("utf-8 path");
+    let out = mach_nix(&["gen", "-r", req, "--db-dir", db_dir]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let nix = stdout(&out);
+    assert!(nix.contains("pkgs ? import <nixpkgs>"), "{nix}");
+    assert!(nix.contains("requests-2.32.0-py3-none-any.whl"), "{nix}");
+    let env_dir = dir.path().join("env");
+    let out = mach_nix(&[
+        "env",
+        env_dir.to_str().expect("utf-8 path"),
+        "-r",
+        req,
+        "--db-dir",
+        db_dir,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for file in [
+        "default.nix",
+        "shell.nix",
+        "pylock.toml",
+        "requirements.txt",
+    ] {
+        assert!(env_dir.join(file).is_file(), "{file} missing");
+    }
+    let lock = std::fs::read_to_string(env_dir.join("pylock.toml")).expect("lock");
+    assert!(lock.contains("name = \"urllib3\""), "{lock}");
+    assert_eq!(
+        std::fs::read_to_string(env_dir.join("requirements.txt")).expect("copy"),
+        "requests\n"
+    );
+}
