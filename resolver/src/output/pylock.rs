@@ -65,10 +65,12 @@ fn write_package(out: &mut String, package: &ResolvedPackage) {
             .collect();
         let _ = writeln!(out, "dependencies = [{}]", deps.join(", "));
     }
+    // `[packages.tool.mach-nix]` must be one table, written after the package's own keys.
+    let mut tool = Vec::new();
     match (&package.provider, &package.file) {
         (Provider::Nixpkgs { attribute }, _) => {
-            out.push_str("\n[packages.tool.mach-nix]\nprovider = \"nixpkgs\"\n");
-            let _ = writeln!(out, "attribute = {}", quote(attribute));
+            tool.push("provider = \"nixpkgs\"".to_owned());
+            tool.push(format!("attribute = {}", quote(attribute)));
         }
         (_, Some(file)) => {
             if file.url.starts_with("https://files.pythonhosted.org/") {
@@ -84,11 +86,10 @@ fn write_package(out: &mut String, package: &ResolvedPackage) {
     }
     if !package.extras.is_empty() {
         let extras: Vec<String> = package.extras.iter().map(|e| quote(e)).collect();
-        let _ = writeln!(
-            out,
-            "\n[packages.tool.mach-nix]\nextras = [{}]",
-            extras.join(", ")
-        );
+        tool.push(format!("extras = [{}]", extras.join(", ")));
+    }
+    if !tool.is_empty() {
+        let _ = writeln!(out, "\n[packages.tool.mach-nix]\n{}", tool.join("\n"));
     }
 }
 
@@ -146,4 +147,98 @@ pub fn render(resolution: &Resolution) -> String {
         let _ = writeln!(out, "cycles = [{}]", cycles.join(", "));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resolution::{SnapshotPin, Target};
+
+    fn package(
+        name: &str,
+        provider: Provider,
+        file: Option<File>,
+        extras: &[&str],
+    ) -> ResolvedPackage {
+        ResolvedPackage {
+            name: name.to_owned(),
+            version: "1.0".to_owned(),
+            provider,
+            file,
+            extras: extras.iter().map(|e| (*e).to_owned()).collect(),
+            dependencies: Vec::new(),
+            build_dependencies: Vec::new(),
+            build_backend: None,
+        }
+    }
+
+    #[test]
+    fn every_package_kind_is_valid_toml() {
+        let wheel = File {
+            filename: "a-1.0-py3-none-any.whl".to_owned(),
+            kind: FileKind::Wheel,
+            size: 12,
+            sha256: Some([0xab; 32]),
+            upload_time: Some(1_700_000_000),
+            url: "https://files.pythonhosted.org/packages/a-1.0-py3-none-any.whl".to_owned(),
+            ..File::default()
+        };
+        let sdist = File {
+            filename: "b-1.0.tar.gz".to_owned(),
+            kind: FileKind::Sdist,
+            url: "https://example.org/b-1.0.tar.gz".to_owned(),
+            ..File::default()
+        };
+        let resolution = Resolution {
+            target: Target {
+                python: "3.12".to_owned(),
+                system: "aarch64-darwin".to_owned(),
+            },
+            snapshot: SnapshotPin {
+                sha256: "ff".repeat(32),
+                created: 0,
+                as_of: Some(86_400),
+            },
+            requested: vec!["a".to_owned(), "n".to_owned()],
+            packages: vec![
+                package("a", Provider::Wheel, Some(wheel), &["x"]),
+                package("b", Provider::Sdist, Some(sdist), &[]),
+                package(
+                    "n",
+                    Provider::Nixpkgs {
+                        attribute: "n_1".to_owned(),
+                    },
+                    None,
+                    &["y", "z"],
+                ),
+            ],
+            cycles: vec![vec!["a".to_owned(), "b".to_owned()]],
+        };
+        let text = render(&resolution);
+        let lock: toml::Table = toml::from_str(&text).unwrap_or_else(|err| panic!("{err}\n{text}"));
+        assert_eq!(lock["requires-python"].as_str(), Some("==3.12.*"));
+        assert_eq!(
+            lock["environments"][0].as_str(),
+            Some("sys_platform == 'darwin' and platform_machine == 'arm64'")
+        );
+        let packages = lock["packages"].as_array().expect("packages");
+        let wheel = &packages[0]["wheels"][0];
+        assert_eq!(
+            wheel["hashes"]["sha256"].as_str(),
+            Some("ab".repeat(32).as_str())
+        );
+        assert!(wheel["upload-time"].is_datetime());
+        assert_eq!(
+            packages[0]["index"].as_str(),
+            Some("https://pypi.org/simple")
+        );
+        assert_eq!(
+            packages[1]["sdist"]["url"].as_str(),
+            Some("https://example.org/b-1.0.tar.gz")
+        );
+        let tool = &packages[2]["tool"]["mach-nix"];
+        assert_eq!(tool["attribute"].as_str(), Some("n_1"));
+        assert_eq!(tool["extras"].as_array().map(Vec::len), Some(2));
+        assert_eq!(lock["tool"]["mach-nix"]["cycles"][0][1].as_str(), Some("b"));
+    }
 }
