@@ -24,7 +24,33 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// A published snapshot directory (`HEX.mnxdb` + `latest`) and a requirements file.
+/// A published snapshot directory (`HEX.mnxdb` + `latest`) with a requirements file in it.
+struct Fixture {
+    dir: tempfile::TempDir,
+    hash: String,
+}
+
+impl Fixture {
+    fn new(requirements: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let hash = setup(dir.path(), requirements);
+        Fixture { dir, hash }
+    }
+
+    fn db_dir(&self) -> &str {
+        self.dir.path().to_str().expect("utf-8 path")
+    }
+
+    fn req(&self) -> String {
+        self.dir
+            .path()
+            .join("requirements.txt")
+            .to_str()
+            .expect("utf-8 path")
+            .to_owned()
+    }
+}
+
 fn setup(dir: &Path, requirements: &str) -> String {
     let mut universe = common::universe(&[
         (
@@ -56,11 +82,11 @@ fn setup(dir: &Path, requirements: &str) -> String {
 
 #[test]
 fn gen_writes_pylock_and_hashed_requirements() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let hash = setup(dir.path(), "requests[socks]<2.32\n");
-    let db_dir = dir.path().to_str().expect("utf-8 path");
-    let req = dir.path().join("requirements.txt");
-    let req = req.to_str().expect("utf-8 path");
+    let fixture = Fixture::new("requests[socks]<2.32\n");
+    let hash = &fixture.hash;
+    let (dir, db_dir) = (fixture.dir.path(), fixture.db_dir());
+    let req = fixture.req();
+    let req = req.as_str();
     let db = format!("sha256:{hash}");
 
     let out = mach_nix(&[
@@ -90,7 +116,7 @@ fn gen_writes_pylock_and_hashed_requirements() {
         Some(db.as_str())
     );
 
-    let lockfile = dir.path().join("out.txt");
+    let lockfile = dir.join("out.txt");
     let out = mach_nix(&[
         "gen",
         "-r",
@@ -119,9 +145,8 @@ fn gen_writes_pylock_and_hashed_requirements() {
 
 #[test]
 fn show_tells_what_the_snapshot_knows() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    setup(dir.path(), "requests\n");
-    let db_dir = dir.path().to_str().expect("utf-8 path");
+    let fixture = Fixture::new("requests\n");
+    let db_dir = fixture.db_dir();
     let out = mach_nix(&["show", "Requests", "--db-dir", db_dir]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
@@ -148,11 +173,10 @@ fn show_tells_what_the_snapshot_knows() {
 
 #[test]
 fn failures_have_distinct_messages_and_exit_codes() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    setup(dir.path(), "requests>=3\n");
-    let db_dir = dir.path().to_str().expect("utf-8 path");
-    let req = dir.path().join("requirements.txt");
-    let req = req.to_str().expect("utf-8 path");
+    let fixture = Fixture::new("requests>=3\n");
+    let (dir, db_dir) = (fixture.dir.path(), fixture.db_dir());
+    let req = fixture.req();
+    let req = req.as_str();
     let out = mach_nix(&["gen", "-r", req, "--db-dir", db_dir, "--format", "pylock"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
@@ -161,7 +185,7 @@ fn failures_have_distinct_messages_and_exit_codes() {
         stderr(&out)
     );
 
-    std::fs::write(dir.path().join("requirements.txt"), "requests\n-e .\n").expect("write");
+    std::fs::write(dir.join("requirements.txt"), "requests\n-e .\n").expect("write");
     let out = mach_nix(&["gen", "-r", req, "--db-dir", db_dir]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -170,7 +194,7 @@ fn failures_have_distinct_messages_and_exit_codes() {
         stderr(&out)
     );
 
-    std::fs::write(dir.path().join("requirements.txt"), "requests\n").expect("write");
+    std::fs::write(dir.join("requirements.txt"), "requests\n").expect("write");
     let out = mach_nix(&[
         "gen",
         "-r",
@@ -202,17 +226,16 @@ fn failures_have_distinct_messages_and_exit_codes() {
 
 #[test]
 fn nix_is_the_default_format_and_env_writes_a_directory() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    setup(dir.path(), "requests\n");
-    let db_dir = dir.path().to_str().expect("utf-8 path");
-    let req = dir.path().join("requirements.txt");
-    let req = req.to_str().expect("utf-8 path");
+    let fixture = Fixture::new("requests\n");
+    let (dir, db_dir) = (fixture.dir.path(), fixture.db_dir());
+    let req = fixture.req();
+    let req = req.as_str();
     let out = mach_nix(&["gen", "-r", req, "--db-dir", db_dir]);
     assert!(out.status.success(), "{}", stderr(&out));
     let nix = stdout(&out);
     assert!(nix.contains("pkgs ? import <nixpkgs>"), "{nix}");
     assert!(nix.contains("requests-2.32.0-py3-none-any.whl"), "{nix}");
-    let env_dir = dir.path().join("env");
+    let env_dir = dir.join("env");
     let out = mach_nix(&[
         "env",
         env_dir.to_str().expect("utf-8 path"),
