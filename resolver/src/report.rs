@@ -149,6 +149,40 @@ pub fn range_text(range: &Ranges<Version>) -> String {
     parts.join(" or ")
 }
 
+/// `range` said through the releases `known` that it holds: runs of consecutive releases become
+/// `>=first, <=last` (open-ended at either end of the known list), one release `==v`, all of them
+/// the empty string. `None` when the range holds no release.
+fn releases_text(mut known: Vec<Version>, range: &Ranges<Version>) -> Option<String> {
+    known.sort();
+    known.dedup();
+    let inside: Vec<bool> = known.iter().map(|v| range.contains(v)).collect();
+    if !inside.contains(&true) {
+        return None;
+    }
+    if !inside.contains(&false) {
+        return Some(String::new());
+    }
+    let mut runs = Vec::new();
+    let mut start = None;
+    for (index, &held) in inside.iter().chain([&false]).enumerate() {
+        match (held, start) {
+            (true, None) => start = Some(index),
+            (false, Some(first)) => {
+                let last = index - 1;
+                runs.push(match (first == 0, last + 1 == known.len()) {
+                    _ if first == last => format!("=={}", known[first]),
+                    (true, false) => format!("<={}", known[last]),
+                    (false, true) => format!(">={}", known[first]),
+                    _ => format!(">={}, <={}", known[first], known[last]),
+                });
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    Some(runs.join(" or "))
+}
+
 fn package_range(package: &Pkg, range: &Ranges<Version>) -> String {
     match package {
         Pkg::Root => package.to_string(),
@@ -236,12 +270,11 @@ impl Formatter<'_, '_> {
                         .filter_map(|(v, _)| v.parse().ok()),
                 )
                 .collect();
-            let inside: Vec<&Version> = known.iter().filter(|v| range.contains(v)).collect();
-            if !known.is_empty() && inside.len() == known.len() {
-                return package.to_string();
+            if let Some(text) = releases_text(known, range) {
+                return format!("{package}{text}");
             }
-            if let [only] = inside.as_slice() {
-                return format!("{package}=={only}");
+            if range == &Ranges::full() {
+                return package.to_string();
             }
         }
         package_range(package, range)
@@ -505,18 +538,16 @@ pub(crate) fn explain(tree: &Tree, solver: &Solver<'_>, pin: &SnapshotPin) -> Re
         if no_file {
             let mut details = String::new();
             for (version, rejection) in in_range.iter().rev().take(5) {
-                let files = data
+                let names: Vec<&str> = data
                     .project
                     .as_ref()
                     .and_then(|p| p.releases.iter().find(|r| &r.version == version))
-                    .map(|r| {
-                        r.files
-                            .iter()
-                            .map(|f| f.filename.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    })
+                    .map(|r| r.files.iter().map(|f| f.filename.as_str()).collect())
                     .unwrap_or_default();
+                let mut files = names.iter().take(6).copied().collect::<Vec<_>>().join(", ");
+                if names.len() > 6 {
+                    let _ = write!(files, " and {} more files", names.len() - 6);
+                }
                 let files = if files.is_empty() {
                     "no files".to_owned()
                 } else {
@@ -560,6 +591,27 @@ mod tests {
         assert_eq!(text("~=1.4.2"), ">=1.4.2, <1.5.0");
         assert_eq!(text("!=1.5"), "<1.5 or >1.5");
         assert_eq!(text(""), "(any version)");
+    }
+
+    #[test]
+    fn ranges_read_through_existing_releases() {
+        let known: Vec<Version> = ["1.0", "2.0", "2.1", "3.0", "4.0"]
+            .iter()
+            .map(|v| Version::from_str(v).expect("valid"))
+            .collect();
+        let releases = |spec: &str| {
+            releases_text(
+                known.clone(),
+                &crate::ranges::specifiers_to_ranges(
+                    &VersionSpecifiers::from_str(spec).expect("valid"),
+                ),
+            )
+        };
+        assert_eq!(releases(">=2,<3").as_deref(), Some(">=2.0, <=2.1"));
+        assert_eq!(releases("!=3.0").as_deref(), Some("<=2.1 or ==4.0"));
+        assert_eq!(releases(">=3").as_deref(), Some(">=3.0"));
+        assert_eq!(releases("").as_deref(), Some(""));
+        assert_eq!(releases(">5").as_deref(), None);
     }
 
     #[test]
