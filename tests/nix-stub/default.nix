@@ -23,8 +23,11 @@
   # Per-attribute extra arguments of those packages, `{ foo = ps: { patches = [ … ]; }; }`,
   # on top of the stub's own (see `nixpkgsExtra` below).
   pythonPackagesExtra ? { },
+  # nixpkgs overlays (`self: super: { … }`) applied to the top-level set, as nixpkgs' own
+  # `overlays` argument; `appendOverlays` adds more.
+  overlays ? [ ],
   ...
-}:
+}@arguments:
 
 let
   lib = {
@@ -124,6 +127,11 @@ let
 
       # The package set nixpkgs would have: buildPythonPackage, setuptools (the default build
       # system) and the packages of `pythonPackagesJson`.
+      # nixpkgs' buildPythonApplication is buildPythonPackage for programs; here it is the same
+      # build, marked so that a test can tell which one was called.
+      buildPythonApplication = args:
+        buildPythonPackage (args // { passthru = (args.passthru or { }) // { application = true; }; });
+
       basePackages = self:
         let
           entries = if pythonPackagesJson == null then [ ]
@@ -140,7 +148,7 @@ let
             } // extra self);
         in
         {
-          inherit buildPythonPackage;
+          inherit buildPythonPackage buildPythonApplication;
           setuptools = self.buildPythonPackage {
             pname = "setuptools";
             version = "0-stub";
@@ -192,31 +200,46 @@ let
     makePython { };
 
   python311 = mkPython { attribute = "python311"; pythonVersion = "3.11"; };
-in
-{
-  inherit lib fetchurl stdenv python311;
-}
-# The stub builds with the host's CPython 3.11 only: other interpreters say so.
-// builtins.listToAttrs (map (attribute: {
-  name = attribute;
-  value = throw "the nixpkgs stub (tests/nix-stub) has only python311, the host's CPython 3.11; generate for it with `mach-nix gen -p 3.11`";
-}) [ "python39" "python310" "python312" "python313" "python314" ])
-// {
-  # The shell nix-shell runs (it asks <nixpkgs> for it): the host's bash.
-  bashInteractive = derivation {
-    name = "bash-interactive-host";
-    system = builtins.currentSystem;
-    builder = "/bin/sh";
-    args = [ "-c" "/bin/mkdir -p $out/bin && /bin/ln -s /bin/bash $out/bin/bash" ];
-  };
-  python3 = python311;
-  autoPatchelfHook = marker "auto-patchelf-hook";
-  pythonManylinuxPackages =
-    let
-      manylinux1 = map marker [ "glibc" "libX11" "libXext" "libXrender" "libICE" "libSM" "libGL" "glib" "ncurses" ];
-    in {
-      inherit manylinux1;
-      manylinux2010 = manylinux1;
-      manylinux2014 = manylinux1 ++ [ (marker "expat") (marker "libxcrypt-legacy") ];
+
+  # The top-level set, a fixpoint as in nixpkgs so that overlays reach what refers to them
+  # (`python3` is the final `python311`).
+  topLevel = self: {
+    inherit lib fetchurl stdenv python311;
+    appendOverlays = more: import ./. (arguments // { overlays = overlays ++ more; });
+  }
+  # The stub builds with the host's CPython 3.11 only: other interpreters say so.
+  // builtins.listToAttrs (map (attribute: {
+    name = attribute;
+    value = throw "the nixpkgs stub (tests/nix-stub) has only python311, the host's CPython 3.11; generate for it with `mach-nix gen -p 3.11`";
+  }) [ "python39" "python310" "python312" "python313" "python314" ])
+  // {
+    # The shell nix-shell runs (it asks <nixpkgs> for it): the host's bash.
+    bashInteractive = derivation {
+      name = "bash-interactive-host";
+      system = builtins.currentSystem;
+      builder = "/bin/sh";
+      args = [ "-c" "/bin/mkdir -p $out/bin && /bin/ln -s /bin/bash $out/bin/bash" ];
     };
-}
+    python3 = self.python311;
+    autoPatchelfHook = marker "auto-patchelf-hook";
+    pythonManylinuxPackages =
+      let
+        manylinux1 = map marker [ "glibc" "libX11" "libXext" "libXrender" "libICE" "libSM" "libGL" "glib" "ncurses" ];
+      in {
+        inherit manylinux1;
+        manylinux2010 = manylinux1;
+        manylinux2014 = manylinux1 ++ [ (marker "expat") (marker "libxcrypt-legacy") ];
+      };
+    # Not an image: a JSON file of what nixpkgs' buildLayeredImage would put into one (name, tag,
+    # the store paths of `contents`, `config`), with those arguments as attributes.
+    dockerTools.buildLayeredImage = args@{ name, tag ? "latest", contents ? [ ], config ? { }, ... }:
+      derivation {
+        name = "docker-image-${name}.json";
+        system = builtins.currentSystem;
+        builder = "/bin/sh";
+        args = [ "-c" "echo \"$image\" >$out" ];
+        image = builtins.toJSON { inherit name tag config; contents = map toString contents; };
+      } // { imageArguments = args; };
+  };
+in
+lib.fix (builtins.foldl' (base: overlay: lib.extends overlay base) topLevel overlays)

@@ -419,3 +419,66 @@ pub fn environment_names(file: &Path, stub_arguments: &str) -> Vec<String> {
     names.sort();
     names
 }
+
+/// The fixture as a real snapshot in a directory of its own, and `mach-nix gen` / `env` runs of
+/// the real CLI against it (the resolutions that `nix/` imports in `nix_lib.rs`).
+pub struct CliSnapshot {
+    pub dir: PathBuf,
+    pub hash: String,
+}
+
+impl CliSnapshot {
+    /// Write the fixture snapshot into `dir` (created if missing).
+    pub fn new(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).expect("mkdir snapshot dir");
+        let hash = write_fixture_snapshot(dir);
+        CliSnapshot {
+            dir: dir.to_owned(),
+            hash,
+        }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(format!("{}.mnxdb", self.hash))
+    }
+
+    /// `mach-nix <command…> -r <requirements> --db sha256:… --db-dir … -p 3.11 <extra…>`, the
+    /// requirements written to `requirements_file` first.
+    pub fn run(
+        &self,
+        command: &[&std::ffi::OsStr],
+        requirements_file: &Path,
+        requirements: &str,
+        extra: &[&std::ffi::OsStr],
+    ) -> String {
+        use std::ffi::OsStr;
+        std::fs::write(requirements_file, requirements).expect("write requirements");
+        let db = format!("sha256:{}", self.hash);
+        let mut args: Vec<&OsStr> = command.to_vec();
+        args.extend([
+            OsStr::new("-r"),
+            requirements_file.as_os_str(),
+            OsStr::new("--db"),
+            OsStr::new(&db),
+            OsStr::new("--db-dir"),
+            self.dir.as_os_str(),
+            OsStr::new("-p"),
+            OsStr::new("3.11"),
+        ]);
+        args.extend(extra);
+        mach_nix(&args)
+    }
+
+    /// `mach-nix gen` of `requirements` into `out` (the requirements beside it, `out` + `.txt`).
+    pub fn generate(&self, out: &Path, requirements: &str, extra: &[&std::ffi::OsStr]) -> PathBuf {
+        use std::ffi::OsStr;
+        let requirements_file = out.with_extension("txt");
+        self.run(
+            &[OsStr::new("gen"), OsStr::new("-o"), out.as_os_str()],
+            &requirements_file,
+            requirements,
+            extra,
+        );
+        out.to_owned()
+    }
+}
