@@ -1,15 +1,15 @@
-//! Random package universes: the resolver's answer is cross-checked with an independent
+//! Random package universes (with extras, markers and cycles): the resolver's answer is cross-checked with an independent
 //! brute-force search over every assignment of versions (satisfiable or not), and every
 //! resolution is checked against every constraint with uv's own `VersionSpecifiers::contains`
 //! and marker evaluation (not the resolver's range conversion).
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::str::FromStr;
 
-use db_format::types::{MarkerEnvironment, Requirement, Version};
+use db_format::types::{ExtraName, MarkerEnvironment, Requirement, Version};
 use proptest::prelude::*;
 use resolver::input::parse_requirements_txt;
 use resolver::provider::{Mode, ProviderConfig};
@@ -29,15 +29,17 @@ fn requirement_strategy(exclude: Option<usize>) -> impl Strategy<Value = String>
             "",
             " ; sys_platform == 'linux'",
             " ; sys_platform == 'win32'",
+            " ; extra == 'x'",
         ]),
+        prop::sample::select(vec!["", "[x]"]),
     )
-        .prop_map(|(name, op, version, marker)| {
+        .prop_map(|(name, op, version, marker, extras)| {
             let spec = if op.is_empty() {
                 String::new()
             } else {
                 format!("{op}{version}")
             };
-            format!("{}{spec}{marker}", NAMES[name])
+            format!("{}{extras}{spec}{marker}", NAMES[name])
         })
 }
 
@@ -64,14 +66,17 @@ fn parse(spec: &str) -> Parsed {
     Parsed::from_str(spec).expect("generated requirements parse")
 }
 
-fn satisfied(
-    requirement: &Parsed,
-    env: &MarkerEnvironment,
-    chosen: &BTreeMap<String, Version>,
-) -> bool {
-    if !requirement.marker.evaluate(env, &[]) {
-        return true;
-    }
+/// Whether a requirement applies to a package whose activated extras are `extras`.
+fn active(requirement: &Parsed, env: &MarkerEnvironment, extras: &BTreeSet<ExtraName>) -> bool {
+    requirement.marker.evaluate(env, &[])
+        || extras.iter().any(|extra| {
+            requirement
+                .marker
+                .evaluate(env, std::slice::from_ref(extra))
+        })
+}
+
+fn satisfied(requirement: &Parsed, chosen: &BTreeMap<String, Version>) -> bool {
     let Some(version) = chosen.get(requirement.name.as_str()) else {
         return false;
     };
@@ -81,29 +86,71 @@ fn satisfied(
     }
 }
 
-/// Every constraint holds: the roots, and the dependencies of every chosen version.
+/// The requirements of `name` at `version` in the universe.
+fn requirements_of<'u>(
+    universe: &'u BTreeMap<usize, BTreeMap<usize, Vec<String>>>,
+    name: &str,
+    version: &Version,
+) -> Option<&'u Vec<String>> {
+    let package = NAMES
+        .iter()
+        .position(|n| *n == name)
+        .and_then(|i| universe.get(&i))?;
+    package
+        .iter()
+        .find(|(v, _)| Version::from_str(VERSIONS[**v]).ok().as_ref() == Some(version))
+        .map(|(_, requires)| requires)
+}
+
+/// Every constraint holds: the roots, and the dependencies of every chosen version under the
+/// extras that the roots and the chosen packages activate (computed to a fixpoint).
 fn consistent(
     roots: &[Parsed],
     universe: &BTreeMap<usize, BTreeMap<usize, Vec<String>>>,
     env: &MarkerEnvironment,
     chosen: &BTreeMap<String, Version>,
 ) -> bool {
-    roots.iter().all(|r| satisfied(r, env, chosen))
-        && chosen.iter().all(|(name, version)| {
-            let package = NAMES
-                .iter()
-                .position(|n| n == name)
-                .and_then(|i| universe.get(&i));
-            let Some(package) = package else { return false };
-            let release = package
-                .iter()
-                .find(|(v, _)| Version::from_str(VERSIONS[**v]).ok().as_ref() == Some(version));
-            let Some((_, requires)) = release else {
+    let none = BTreeSet::new();
+    let mut extras: BTreeMap<String, BTreeSet<ExtraName>> = BTreeMap::new();
+    for root in roots.iter().filter(|r| active(r, env, &none)) {
+        extras
+            .entry(root.name.to_string())
+            .or_default()
+            .extend(root.extras.iter().cloned());
+    }
+    loop {
+        let mut changed = false;
+        for (name, version) in chosen {
+            let Some(requires) = requirements_of(universe, name, version) else {
                 return false;
             };
-            requires
-                .iter()
-                .all(|spec| satisfied(&parse(spec), env, chosen))
+            let own = extras.get(name).cloned().unwrap_or_default();
+            for requirement in requires.iter().map(|spec| parse(spec)) {
+                if active(&requirement, env, &own) {
+                    let entry = extras.entry(requirement.name.to_string()).or_default();
+                    for extra in requirement.extras.iter() {
+                        changed |= entry.insert(extra.clone());
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    roots
+        .iter()
+        .filter(|r| active(r, env, &none))
+        .all(|r| satisfied(r, chosen))
+        && chosen.iter().all(|(name, version)| {
+            let own = extras.get(name).cloned().unwrap_or_default();
+            requirements_of(universe, name, version).is_some_and(|requires| {
+                requires
+                    .iter()
+                    .map(|spec| parse(spec))
+                    .filter(|r| active(r, env, &own))
+                    .all(|r| satisfied(&r, chosen))
+            })
         })
 }
 
