@@ -117,6 +117,8 @@ type Deps = BTreeMap<Pkg, Ranges<Version>>;
 pub(crate) struct Solver<'a> {
     snapshot: &'a Snapshot,
     options: &'a ResolveOptions,
+    /// `--pre` on the command line or in the requirements file.
+    allow_prereleases: bool,
     root: Deps,
     constraints: HashMap<PackageName, Ranges<Version>>,
     hashes: HashMap<PackageName, Vec<[u8; 32]>>,
@@ -143,15 +145,12 @@ fn add(deps: &mut Deps, package: Pkg, range: Ranges<Version>) {
 }
 
 impl<'a> Solver<'a> {
-    pub(crate) fn new(
-        snapshot: &'a Snapshot,
-        input: &Input,
-        options: &'a ResolveOptions,
-    ) -> Result<Self, ResolveError> {
+    pub(crate) fn new(snapshot: &'a Snapshot, input: &Input, options: &'a ResolveOptions) -> Self {
         let env = &options.target.markers;
         let mut solver = Solver {
             snapshot,
             options,
+            allow_prereleases: options.allow_prereleases || input.allow_prereleases,
             root: Deps::new(),
             constraints: HashMap::new(),
             hashes: HashMap::new(),
@@ -201,7 +200,7 @@ impl<'a> Solver<'a> {
                 );
             }
         }
-        Ok(solver)
+        solver
     }
 
     fn note_user_requirement(&mut self, entry: &Entry, range: &Ranges<Version>) {
@@ -369,7 +368,7 @@ impl<'a> Solver<'a> {
     /// in range always wins, and a pre-release is taken only when none is (also when the user
     /// named a pre-release: that permits pre-releases, it does not prefer them).
     fn allows_prerelease(&self) -> bool {
-        self.options.allow_prereleases
+        self.allow_prereleases
     }
 }
 
@@ -468,14 +467,8 @@ pub fn resolve(
             python: options.target.python.clone(),
         });
     }
-    let mut input = input.clone();
-    input.allow_prereleases |= options.allow_prereleases;
-    let options = ResolveOptions {
-        allow_prereleases: input.allow_prereleases,
-        ..options.clone()
-    };
-    let solver = Solver::new(snapshot, &input, &options)?;
-    check_roots(&solver, &input, &pin)?;
+    let solver = Solver::new(snapshot, input, options);
+    check_roots(&solver, input, &pin)?;
     let selected = match pubgrub::resolve(&solver, Pkg::Root, Version::new([0])) {
         Ok(selected) => selected,
         Err(PubGrubError::NoSolution(tree)) => {
@@ -490,7 +483,7 @@ pub fn resolve(
         }
     };
     let selected: BTreeMap<Pkg, Version> = selected.into_iter().collect();
-    build_resolution(&solver, &selected, &input, pin)
+    build_resolution(&solver, &selected, input, pin)
 }
 
 /// Fail early, with the user's file and line, on a requirement the snapshot cannot meet at all.
