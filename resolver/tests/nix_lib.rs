@@ -97,18 +97,27 @@ fn eval_writing(expression: &str) -> Value {
     serde_json::from_str(&stdout).expect("nix-instantiate printed JSON")
 }
 
+fn object(value: &Value) -> &serde_json::Map<String, Value> {
+    value.as_object().expect("an attribute set")
+}
+
+/// The keys of an attribute set (sorted, as Nix and serde_json keep them).
 fn names(value: &Value) -> Vec<&str> {
+    object(value).keys().map(String::as_str).collect()
+}
+
+fn strings(value: &Value) -> Vec<&str> {
     value
-        .as_object()
-        .expect("an attribute set")
-        .keys()
-        .map(String::as_str)
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|item| item.as_str().expect("a string"))
         .collect()
 }
 
 /// Every package of `packages` is the fixture's wheel of it.
 fn assert_fixture_wheels(packages: &Value, except: &[&str]) {
-    for (name, package) in packages.as_object().expect("an attribute set") {
+    for (name, package) in object(packages) {
         if except.contains(&name.as_str()) {
             continue;
         }
@@ -132,9 +141,7 @@ fn mk_python_has_the_resolved_wheels_and_the_pin() {
     assert_eq!(names(&found), REQUESTS_CLOSURE);
     assert_fixture_wheels(&found, &[]);
     assert!(
-        found
-            .as_object()
-            .unwrap()
+        object(&found)
             .values()
             .all(|p| p["doCheck"] == json!(false))
     );
@@ -162,7 +169,7 @@ fn tests_true_turns_on_every_check() {
         setup.lib("")
     ));
     assert_eq!(names(&found).len(), 5);
-    for (name, package) in found.as_object().unwrap() {
+    for (name, package) in object(&found) {
         assert_eq!(package["doCheck"], json!(true), "{name}");
     }
 }
@@ -199,12 +206,7 @@ fn providers_reach_the_resolver_and_its_nixpkgs_choice_evaluates() {
         "let r = ({call}).machNix.resolverRun; a = r.args; in {{ inherit (r) builder; args = builtins.tail a; requirements = builtins.readFile (builtins.elemAt a 2); nixpkgs = builtins.fromJSON (builtins.readFile (builtins.elemAt a 10)); }}"
     ));
     assert_eq!(run["builder"], json!(env!("CARGO_BIN_EXE_mach-nix")));
-    let args: Vec<&str> = run["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let args = strings(&run["args"]);
     assert_eq!(args[0], "--requirement");
     assert_eq!(args[2], "--db");
     assert!(args[3].ends_with("-mach-nix-snapshot.mnxdb"), "{args:?}");
@@ -325,15 +327,13 @@ fn underscore_sets_adds_and_modifies_attributes() {
         patch = nix_path(&patch),
     );
     let found = eval_json(&expression);
-    assert_eq!(
-        found["patches"][0]
-            .as_str()
-            .unwrap()
-            .ends_with("requests-nixpkgs.patch"),
-        true
+    let patches = strings(&found["patches"]);
+    assert!(
+        patches.len() == 1 && patches[0].ends_with("requests-nixpkgs.patch"),
+        "{patches:?}"
     );
     // A manylinux wheel: its manylinux libraries, then what `_` added.
-    let mut charset = found["charsetBefore"].as_array().unwrap().clone();
+    let mut charset = found["charsetBefore"].as_array().expect("a list").clone();
     assert!(!charset.is_empty());
     charset.push(json!("auto-patchelf-hook"));
     assert_eq!(found["charset"], Value::Array(charset));
@@ -447,12 +447,7 @@ fn packages_extra_joins_the_resolution_and_the_environment() {
         src = nix_path(&project),
     );
     let found = eval_json(&expression);
-    let mut names: Vec<&str> = found["names"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap())
-        .collect();
+    let mut names = strings(&found["names"]);
     names.sort();
     assert_eq!(
         names,
@@ -602,7 +597,10 @@ fn nix_build_mk_python_wheel_environment_imports() {
         ),
     )
     .expect("write env.nix");
-    let stdout = nix_building("nix-build", &[file.to_str().unwrap(), "--no-out-link"]);
+    let stdout = nix_building(
+        "nix-build",
+        &[file.to_str().expect("UTF-8 temp path"), "--no-out-link"],
+    );
     let environment = PathBuf::from(stdout.lines().last().expect("output path"));
     let run = std::process::Command::new(environment.join("bin/python"))
         .args([
@@ -627,12 +625,7 @@ fn nix_build_resolver_runs_inside_a_derivation() {
     let found = eval_writing(&expression);
     assert_eq!(found["requested"], json!(["pandas", "requests"]));
     assert_eq!(found["snapshot"]["sha256"], json!(setup.snapshot.hash));
-    let mut packages: Vec<&str> = found["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap())
-        .collect();
+    let mut packages = strings(&found["packages"]);
     packages.sort();
     assert_eq!(
         packages,
@@ -649,5 +642,107 @@ fn nix_build_resolver_runs_inside_a_derivation() {
             "tzdata-2024.2",
             "urllib3-2.2.3"
         ]
+    );
+}
+
+#[test]
+fn the_library_exports_the_original_functions() {
+    let found = eval_json(&format!(
+        "builtins.attrNames (import {} {{ pkgs = import {} {{ }}; }})",
+        nix_path(&repo_root().join("nix")),
+        nix_path(&stub_dir())
+    ));
+    assert_eq!(
+        found,
+        json!([
+            "buildPythonApplication",
+            "buildPythonPackage",
+            "mkDockerImage",
+            "mkNixpkgs",
+            "mkOverlay",
+            "mkPython",
+            "mkPythonOverrides",
+            "mkPythonShell"
+        ])
+    );
+}
+
+#[test]
+fn the_default_resolver_is_this_workspace_built_with_rust_platform() {
+    let setup = Setup::new();
+    let found = eval_json(&format!(
+        "let
+           pkgs = import {stub} {{ }};
+           lib = import {nix} {{ inherit pkgs; snapshot = {{ url = \"file:///x.mnxdb\"; sha256 = \"{hash}\"; }}; }};
+           run = (lib.mkPython {{ requirements = \"requests\"; generated = {generated}; }}).machNix.resolverRun;
+           package = pkgs.callPackage {package} {{ }};
+         in {{
+           builder = run.builder == \"${{package}}/bin/mach-nix\";
+           inherit (package) name;
+           inherit (package.rustArguments) cargoBuildFlags doCheck;
+           lock = toString package.rustArguments.cargoLock.lockFile;
+         }}",
+        stub = nix_path(&stub_dir()),
+        nix = nix_path(&repo_root().join("nix")),
+        hash = setup.snapshot.hash,
+        generated = setup.generate("requests", "requests\n", &[]),
+        package = nix_path(&repo_root().join("nix/package.nix")),
+    ));
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        found,
+        json!({
+            "builder": true,
+            "name": format!("mach-nix-{version}"),
+            "cargoBuildFlags": ["--package", "resolver", "--bin", "mach-nix"],
+            "doCheck": false,
+            "lock": std::fs::canonicalize(repo_root().join("Cargo.lock")).expect("Cargo.lock").display().to_string(),
+        })
+    );
+}
+
+/// flake.nix's outputs, called with the stub as its `nixpkgs` input (what `nix flake` would pass,
+/// minus the lock: flakes themselves need a newer Nix than Debian's 2.8).
+#[test]
+fn the_flake_exposes_the_library_and_both_binaries() {
+    let setup = Setup::new();
+    let generated = setup.generate("requests", "requests\n", &[]);
+    let found = eval_json(&format!(
+        "let
+           stub = import {stub} {{ }};
+           nixpkgs = {{
+             lib = stub.lib;
+             legacyPackages = stub.lib.genAttrs [ \"x86_64-linux\" \"aarch64-linux\" \"x86_64-darwin\" \"aarch64-darwin\" ] (system: stub);
+           }};
+           flake = (import {flake}).outputs {{ inherit self nixpkgs; }};
+           self = flake;
+           lib = flake.lib.x86_64-linux;
+           packages = flake.packages.x86_64-linux;
+           pinned = lib.withSnapshot {{ url = \"file:///x.mnxdb\"; sha256 = \"{hash}\"; }};
+           env = pinned.mkPython {{ requirements = \"requests\"; generated = {generated}; }};
+         in {{
+           packages = builtins.mapAttrs (name: p: p.name) packages;
+           lib = builtins.attrNames lib;
+           resolver = env.machNix.resolverRun.builder == \"${{packages.mach-nix}}/bin/mach-nix\";
+           env = builtins.sort builtins.lessThan (map (p: p.pname) env.packages);
+         }}",
+        stub = nix_path(&stub_dir()),
+        flake = nix_path(&repo_root().join("flake.nix")),
+        hash = setup.snapshot.hash,
+    ));
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        found,
+        json!({
+            "packages": {
+                "default": format!("mach-nix-{version}"),
+                "mach-nix": format!("mach-nix-{version}"),
+                "mach-nix-crawler": format!("mach-nix-crawler-{version}"),
+            },
+            "lib": ["buildPythonApplication", "buildPythonPackage", "mkDockerImage", "mkNixpkgs",
+                    "mkOverlay", "mkPython", "mkPythonOverrides", "mkPythonShell", "withSnapshot"],
+            "resolver": true,
+            "env": REQUESTS_CLOSURE,
+        })
     );
 }

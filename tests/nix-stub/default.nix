@@ -35,6 +35,11 @@ let
     extends = overlay: base: self: let super = base self; in super // overlay self super;
     warnIf = cond: message: value: if cond then builtins.trace "warning: ${message}" value else value;
     inNixShell = builtins.getEnv "IN_NIX_SHELL" != "";
+    genAttrs = names: f: builtins.listToAttrs (map (name: { inherit name; value = f name; }) names);
+    # Source filtering is recorded, not done: nothing here copies a source tree to build it.
+    cleanSource = src: { inherit src; filter = null; };
+    cleanSourceWith = { src, filter }: { inherit src filter; };
+    licenses.mit = { spdxId = "MIT"; };
   };
 
   # An empty derivation standing for a nixpkgs package the stub does not really provide.
@@ -206,6 +211,19 @@ let
   topLevel = self: {
     inherit lib fetchurl stdenv python311;
     appendOverlays = more: import ./. (arguments // { overlays = overlays ++ more; });
+    # nixpkgs' callPackage: the function's arguments from this set, then `overrides`.
+    callPackage = fn: overrides:
+      let f = if builtins.isFunction fn then fn else import fn;
+      in f (builtins.intersectAttrs (builtins.functionArgs f) self // overrides);
+    # Not a Rust build: a derivation that fails when built, carrying the arguments it was given
+    # (`rustArguments`), so that package definitions can be evaluated and checked.
+    rustPlatform.buildRustPackage = args@{ pname, version, ... }:
+      derivation {
+        name = "${pname}-${version}";
+        system = builtins.currentSystem;
+        builder = "/bin/sh";
+        args = [ "-c" "echo 'the nixpkgs stub cannot build Rust packages' >&2; exit 1" ];
+      } // { inherit pname version; rustArguments = args; };
   }
   # The stub builds with the host's CPython 3.11 only: other interpreters say so.
   // builtins.listToAttrs (map (attribute: {
