@@ -14,17 +14,17 @@ use db_format::types::{PackageName, Version, normalize_version};
 use uv_pep508::VerbatimUrl;
 
 type ParsedRequirement = uv_pep508::Requirement<VerbatimUrl>;
-use db_format::FileKind;
+use db_format::{FileKind, MetadataSource};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 use url::Url;
 
 use crate::extract::remote::{Pep658Probe, sdist_outcome, wheel_outcome};
-use crate::extract::{FileOutcome, Limits};
+use crate::extract::{EXTRACTOR_VERSION, FileOutcome, Limits};
 use crate::progress::Progress;
 use crate::pypi::project::{parse_json_api, parse_simple_page};
 use crate::pypi::{Client, Feed, IndexFile, RequestKind, SIMPLE_JSON, Since};
-use crate::state::{ProjectCommit, State, StoredFile};
+use crate::state::{Extracted, ProjectCommit, State, StoredFile};
 use crate::{Error, Result};
 
 /// Which project listing the crawl reads.
@@ -235,8 +235,8 @@ pub fn root_index_names(body: &[u8]) -> Vec<PackageName> {
 /// The names a set of files' requirements mention (all extras, all markers).
 pub fn dependency_names(files: &[StoredFile]) -> Vec<String> {
     let mut names = BTreeSet::new();
-    for (record, _) in files.iter().filter_map(|file| file.dependencies.as_ref()) {
-        for requirement in &record.requires_dist {
+    for extracted in files.iter().filter_map(|file| file.dependencies.as_ref()) {
+        for requirement in &extracted.record.requires_dist {
             if let Ok(parsed) = ParsedRequirement::from_str(requirement) {
                 names.insert(parsed.name.to_string());
             }
@@ -304,6 +304,12 @@ impl Crawler {
     /// Crawl into `state`, resuming an unfinished run of the same command.
     pub async fn crawl(&self, state: &mut State, start: &Start) -> Result<CrawlReport> {
         check_as_of(state, self.options.as_of)?;
+        // A new extractor may know what an old one did not: read every page again once.
+        let version = EXTRACTOR_VERSION.to_string();
+        if state.meta("extractor_version")?.as_deref() != Some(version.as_str()) {
+            state.forget_etags()?;
+            state.set_meta("extractor_version", &version)?;
+        }
         let key = run_key(start, &self.options);
         // Seeds may need the network; fetch them first, then begin the run with them.
         let resumable = state.pending_run_exists(&key)?;
@@ -335,6 +341,10 @@ impl Crawler {
                     .files(&name)?
                     .into_iter()
                     .filter_map(|file| Some((file.sha256?, file.dependencies?)))
+                    .filter(|(_, extracted)| {
+                        extracted.record.source != MetadataSource::Unknown
+                            || extracted.extractor == EXTRACTOR_VERSION
+                    })
                     .collect::<HashMap<_, _>>();
                 let crawler = self.clone();
                 tasks.spawn(async move {
@@ -415,7 +425,7 @@ impl Crawler {
         &self,
         name: &str,
         etag: Option<String>,
-        known: HashMap<[u8; 32], (db_format::DependencyRecord, String)>,
+        known: HashMap<[u8; 32], Extracted>,
     ) -> ProjectResult {
         match self.project_inner(name, etag, known).await {
             Ok(result) => result,
@@ -427,7 +437,7 @@ impl Crawler {
         &self,
         name: &str,
         etag: Option<String>,
-        known: HashMap<[u8; 32], (db_format::DependencyRecord, String)>,
+        known: HashMap<[u8; 32], Extracted>,
     ) -> Result<ProjectResult> {
         let package =
             PackageName::from_str(name).map_err(|err| Error::Usage(format!("{name}: {err}")))?;
@@ -519,7 +529,11 @@ impl Crawler {
             let (at, outcome) =
                 joined.map_err(|err| Error::Internal(format!("file task failed: {err}")))?;
             let outcome = outcome?;
-            stored[at].dependencies = Some((outcome.record, outcome.method.as_str().to_string()));
+            stored[at].dependencies = Some(Extracted {
+                record: outcome.record,
+                method: outcome.method.as_str().to_string(),
+                extractor: EXTRACTOR_VERSION,
+            });
             examined += 1;
         }
         Ok(ProjectResult::Crawled {

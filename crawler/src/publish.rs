@@ -64,7 +64,8 @@ pub fn build_project(name: &str, last_serial: u64, files: Vec<StoredFile>) -> Pr
             let mut records: Vec<DependencyRecord> = Vec::new();
             let mut out_files = Vec::with_capacity(files.len());
             for file in &files {
-                let dependencies = file.dependencies.as_ref().map(|(record, _)| {
+                let dependencies = file.dependencies.as_ref().map(|extracted| {
+                    let record = &extracted.record;
                     let at = records
                         .iter()
                         .position(|known| known == record)
@@ -222,6 +223,7 @@ pub fn publish(state: &State, out: &Path) -> Result<Published> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::Extracted;
     use db_format::{FileKind, MetadataSource};
 
     fn file(name: &str, version: &str, requires: &[&str], yanked: bool) -> StoredFile {
@@ -235,14 +237,15 @@ mod tests {
             yanked: yanked.then(String::new),
             requires_python: None,
             url: format!("https://files.example/{name}"),
-            dependencies: Some((
-                DependencyRecord {
+            dependencies: Some(Extracted {
+                record: DependencyRecord {
                     source: MetadataSource::WheelMetadata,
                     requires_dist: requires.iter().map(|r| r.to_string()).collect(),
                     ..DependencyRecord::default()
                 },
-                "range".into(),
-            )),
+                method: "range".into(),
+                extractor: 1,
+            }),
         }
     }
 

@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS files (
     url TEXT NOT NULL,
     deps INTEGER REFERENCES deps(id),
     method TEXT,
+    extractor INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (project, filename)
 );
 CREATE INDEX IF NOT EXISTS files_sha256 ON files(sha256);
@@ -67,6 +68,17 @@ CREATE TABLE IF NOT EXISTS run_queue (
 );
 ";
 
+/// A file's dependency record, how it was obtained, and by which extractor version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extracted {
+    pub record: DependencyRecord,
+    /// [`crate::extract::Method::as_str`].
+    pub method: String,
+    /// [`crate::extract::EXTRACTOR_VERSION`] when it was read: an "unknown" from an older
+    /// extractor is read again, a known record is kept.
+    pub extractor: u32,
+}
+
 /// One file as the state stores it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredFile {
@@ -81,7 +93,7 @@ pub struct StoredFile {
     pub requires_python: Option<String>,
     pub url: String,
     /// The file's dependency record and how it was obtained (`None`: not examined).
-    pub dependencies: Option<(DependencyRecord, String)>,
+    pub dependencies: Option<Extracted>,
 }
 
 /// Everything one crawled project changes, committed at once.
@@ -164,6 +176,18 @@ impl State {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(wrap)?;
         conn.execute_batch(SCHEMA).map_err(wrap)?;
+        // States written before the `extractor` column: add it (0 = older than any version).
+        let has_extractor: bool = conn
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('files') WHERE name = 'extractor'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(wrap)?;
+        if !has_extractor {
+            conn.execute_batch("ALTER TABLE files ADD COLUMN extractor INTEGER NOT NULL DEFAULT 0")
+                .map_err(wrap)?;
+        }
         Ok(State { conn, path })
     }
 
@@ -217,6 +241,15 @@ impl State {
             .map_err(|err| self.err(err))
     }
 
+    /// Forget every stored ETag, so the next crawl reads every page again (used when the
+    /// extractor changed and old "unknown" records deserve another look).
+    pub fn forget_etags(&mut self) -> Result<()> {
+        self.conn
+            .execute("UPDATE projects SET etag = NULL", [])
+            .map(drop)
+            .map_err(|err| self.err(err))
+    }
+
     /// Every project's stored serial.
     pub fn serials(&self) -> Result<std::collections::HashMap<String, u64>> {
         let mut statement = self
@@ -229,27 +262,6 @@ impl State {
             })
             .map_err(|err| self.err(err))?;
         rows.collect::<rusqlite::Result<_>>()
-            .map_err(|err| self.err(err))
-    }
-
-    /// The record already extracted for a file with this sha256 (files never change under a
-    /// hash, so it is reused instead of fetched again).
-    pub fn known_outcome(&self, sha256: &[u8; 32]) -> Result<Option<(DependencyRecord, String)>> {
-        self.conn
-            .query_row(
-                "SELECT d.source, d.detail, d.requires_python, d.requires_dist, d.provides_extra,
-                        d.build_requires, d.build_backend, f.method
-                 FROM files f JOIN deps d ON d.id = f.deps
-                 WHERE f.sha256 = ?1 LIMIT 1",
-                [sha256.as_slice()],
-                |row| {
-                    Ok((
-                        record_from_row(row, 0)?,
-                        row.get::<_, Option<String>>(7)?.unwrap_or_default(),
-                    ))
-                },
-            )
-            .optional()
             .map_err(|err| self.err(err))
     }
 
@@ -368,13 +380,13 @@ impl State {
             .map_err(wrap)?;
         for file in &commit.files {
             let deps = match &file.dependencies {
-                Some((record, _)) => Some(insert_record(&tx, record).map_err(wrap)?),
+                Some(extracted) => Some(insert_record(&tx, &extracted.record).map_err(wrap)?),
                 None => None,
             };
             tx.execute(
                 "INSERT INTO files (project, filename, version, kind, size, sha256, upload_time,
-                                    yanked, requires_python, url, deps, method)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                    yanked, requires_python, url, deps, method, extractor)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     commit.name,
                     file.filename,
@@ -387,7 +399,12 @@ impl State {
                     file.requires_python,
                     file.url,
                     deps,
-                    file.dependencies.as_ref().map(|(_, method)| method.clone()),
+                    file.dependencies
+                        .as_ref()
+                        .map(|extracted| extracted.method.clone()),
+                    file.dependencies
+                        .as_ref()
+                        .map_or(0, |extracted| extracted.extractor),
                 ],
             )
             .map_err(wrap)?;
@@ -487,7 +504,7 @@ impl State {
             .conn
             .prepare(
                 "SELECT f.filename, f.version, f.kind, f.size, f.sha256, f.upload_time, f.yanked,
-                        f.requires_python, f.url, f.method,
+                        f.requires_python, f.url, f.method, f.extractor,
                         d.source, d.detail, d.requires_python, d.requires_dist, d.provides_extra,
                         d.build_requires, d.build_backend
                  FROM files f LEFT JOIN deps d ON d.id = f.deps
@@ -497,12 +514,13 @@ impl State {
         let rows = statement
             .query_map([project], |row| {
                 let sha256: Option<Vec<u8>> = row.get(4)?;
-                let source: Option<String> = row.get(10)?;
+                let source: Option<String> = row.get(11)?;
                 let dependencies = match source {
-                    Some(_) => Some((
-                        record_from_row(row, 10)?,
-                        row.get::<_, Option<String>>(9)?.unwrap_or_default(),
-                    )),
+                    Some(_) => Some(Extracted {
+                        record: record_from_row(row, 11)?,
+                        method: row.get::<_, Option<String>>(9)?.unwrap_or_default(),
+                        extractor: row.get(10)?,
+                    }),
                     None => None,
                 };
                 Ok(StoredFile {
@@ -694,14 +712,15 @@ mod tests {
             yanked: None,
             requires_python: None,
             url: format!("https://files.example/{name}"),
-            dependencies: Some((
-                DependencyRecord {
+            dependencies: Some(Extracted {
+                record: DependencyRecord {
                     source: MetadataSource::WheelMetadata,
                     requires_dist: requires.iter().map(|r| r.to_string()).collect(),
                     ..DependencyRecord::default()
                 },
-                "pep658".into(),
-            )),
+                method: "pep658".into(),
+                extractor: 1,
+            }),
         }
     }
 
@@ -740,7 +759,6 @@ mod tests {
         assert_eq!(state.pending(&resumed).expect("pending"), ["b", "c"]);
         let files = state.files("a").expect("files");
         assert_eq!(files, [file("a-1.0-py3-none-any.whl", &["c>=1"])]);
-        assert!(state.known_outcome(&[7; 32]).expect("query").is_some());
         state
             .commit_failure(&resumed, "b", "failed", "boom")
             .expect("records");

@@ -748,3 +748,38 @@ fn progress_is_logged_without_a_terminal_and_stats_report_methods() {
         .sum();
     assert_eq!(unknown, 1, "only six 1.0.0 (setup.py only) is unknown");
 }
+
+#[test]
+fn unknown_records_from_an_older_extractor_are_read_again_and_known_ones_kept() {
+    let server = FakePypi::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state_dir = dir.path().join("state");
+    crawl(&server, &state_dir, &["--packages", "six"]);
+    let out = dir.path().join("out");
+    let reference = publish(&state_dir, &out);
+    // Pretend an older extractor wrote the state and gave up on six-1.0.0.tar.gz.
+    {
+        let db = rusqlite::Connection::open(state_dir.join("state.sqlite")).expect("opens");
+        db.execute_batch(
+            "UPDATE files SET extractor = 0;
+             INSERT INTO deps (key, source, detail, requires_python, requires_dist, provides_extra, build_requires)
+                 VALUES (x'00', 'unknown', 'an old extractor gave up', NULL, '[]', '[]', '[]');
+             UPDATE files SET deps = (SELECT id FROM deps WHERE key = x'00') WHERE filename = 'six-1.0.0.tar.gz';
+             UPDATE meta SET value = '0' WHERE key = 'extractor_version';",
+        )
+        .expect("rewrites");
+    }
+    assert_ne!(publish(&state_dir, &dir.path().join("stale")), reference);
+    server.clear_seen();
+    crawl(&server, &state_dir, &["--packages", "six"]);
+    let files: Vec<String> = server
+        .seen()
+        .into_iter()
+        .filter(|seen| seen.path.starts_with("/files/"))
+        .map(|seen| seen.path)
+        .collect();
+    // The page is read again despite its ETag, only the unknown file is fetched again.
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].ends_with("six-1.0.0.tar.gz"));
+    assert_eq!(publish(&state_dir, &out), reference);
+}

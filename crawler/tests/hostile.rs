@@ -329,7 +329,7 @@ fn a_crawl_of_hostile_sdists_records_errors_and_writes_nothing() {
         .expect("files")
         .into_iter()
         .map(|file| {
-            let (record, _) = file.dependencies.expect("examined");
+            let record = file.dependencies.expect("examined").record;
             assert_eq!(record.source, MetadataSource::Unknown, "{}", file.filename);
             (file.filename, record.detail.expect("a reason"))
         })

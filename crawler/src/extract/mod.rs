@@ -19,6 +19,10 @@ pub mod zip;
 
 use db_format::{DependencyRecord, MetadataSource};
 
+/// The version of the extraction rules. Bump it when a change could turn an "unknown" into a
+/// known record: the next crawl reads such files again (known records are kept).
+pub const EXTRACTOR_VERSION: u32 = 1;
+
 /// Why an archive or a metadata file could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExtractError {
