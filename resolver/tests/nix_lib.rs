@@ -53,12 +53,17 @@ impl Setup {
 
     /// `import ./nix { pkgs = <stub with stub_arguments>; snapshot; resolver; }`.
     fn lib(&self, stub_arguments: &str) -> String {
+        self.lib_pinned(stub_arguments, &self.snapshot.hash)
+    }
+
+    /// The same with the snapshot's hash given as `sha256`.
+    fn lib_pinned(&self, stub_arguments: &str, sha256: &str) -> String {
         format!(
             "(import {} {{ pkgs = import {} {{ {stub_arguments} }}; snapshot = {{ url = \"file://{}\"; sha256 = \"{}\"; }}; resolver = {}; }})",
             nix_path(&repo_root().join("nix")),
             nix_path(&stub_dir()),
             self.snapshot.path().display(),
-            self.snapshot.hash,
+            sha256,
             nix_path(Path::new(env!("CARGO_BIN_EXE_mach-nix"))),
         )
     }
@@ -102,6 +107,29 @@ fn object(value: &Value) -> &serde_json::Map<String, Value> {
 }
 
 /// The keys of an attribute set (sorted, as Nix and serde_json keep them).
+/// Like [`eval_writing`] for an evaluation that must fail; its stderr.
+fn eval_writing_error(expression: &str) -> String {
+    let output = nix_command("nix-instantiate")
+        .args([
+            "--eval",
+            "--strict",
+            "--json",
+            "--read-write-mode",
+            "--expr",
+            expression,
+        ])
+        .args(BUILD_OPTIONS)
+        .args(["build-users-group", ""])
+        .output()
+        .expect("run nix-instantiate");
+    assert!(
+        !output.status.success(),
+        "evaluation of {expression} succeeded but must fail: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
 fn names(value: &Value) -> Vec<&str> {
     object(value).keys().map(String::as_str).collect()
 }
@@ -745,4 +773,32 @@ fn the_flake_exposes_the_library_and_both_binaries() {
             "env": REQUESTS_CLOSURE,
         })
     );
+}
+
+#[test]
+fn nix_build_the_resolver_s_error_stops_the_evaluation() {
+    let setup = Setup::new();
+    let error = eval_writing_error(&format!(
+        "({}.mkPython {{ requirements = \"requests==9.9\"; }}).machNix.requested",
+        setup.lib("")
+    ));
+    assert!(
+        error.contains("mach-nix-resolution.nix.drv' failed"),
+        "{error}"
+    );
+    assert!(
+        error.contains("no version of requests matches ==9.9"),
+        "{error}"
+    );
+}
+
+#[test]
+fn nix_build_a_snapshot_that_does_not_match_its_hash_is_refused() {
+    let setup = Setup::new();
+    let wrong = "0".repeat(64);
+    let lib = setup.lib_pinned("", &wrong);
+    let error = eval_writing_error(&format!(
+        "({lib}.mkPython {{ requirements = \"requests\"; }}).machNix.requested"
+    ));
+    assert!(error.contains("hash mismatch"), "{error}");
 }
