@@ -23,9 +23,6 @@ const REQUESTS_CLOSURE: [&str; 5] = [
     "urllib3",
 ];
 
-/// Options every Nix run that builds here needs (see shared/NIX-HERE.md).
-const BUILD_OPTIONS: [&str; 4] = ["--option", "substituters", "", "--option"];
-
 struct Setup {
     dir: tempfile::TempDir,
     snapshot: CliSnapshot,
@@ -73,6 +70,21 @@ fn nixpkgs_json() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nix/nixpkgs.json")
 }
 
+/// `mach-nix gen` of `requests` with certifi from the nixpkgs of nixpkgs.json, the rest wheels.
+fn generate_certifi_from_nixpkgs(setup: &Setup) -> String {
+    let json_path = nixpkgs_json();
+    setup.generate(
+        "nixpkgs",
+        "requests\n",
+        &[
+            OsStr::new("--providers"),
+            OsStr::new("_default=wheel certifi=nixpkgs"),
+            OsStr::new("--nixpkgs-json"),
+            json_path.as_os_str(),
+        ],
+    )
+}
+
 fn nixpkgs_stub() -> String {
     format!("pythonPackagesJson = {};", nix_path(&nixpkgs_json()))
 }
@@ -87,39 +99,30 @@ fn packages(env: &str) -> Value {
 
 /// `nix-instantiate --eval --strict --json` in read-write mode, so that files the expression
 /// writes to the store (`builtins.toFile`) can be read back and derivations it imports built.
+fn eval_writing_command(expression: &str) -> std::process::Command {
+    let mut command = building("nix-instantiate");
+    command.args([
+        "--eval",
+        "--strict",
+        "--json",
+        "--read-write-mode",
+        "--expr",
+        expression,
+    ]);
+    command
+}
+
 fn eval_writing(expression: &str) -> Value {
-    let stdout = nix_building(
-        "nix-instantiate",
-        &[
-            "--eval",
-            "--strict",
-            "--json",
-            "--read-write-mode",
-            "--expr",
-            expression,
-        ],
-    );
+    let output = eval_writing_command(expression)
+        .output()
+        .expect("run nix-instantiate");
+    let stdout = check(output, &format!("nix-instantiate --eval of {expression}"));
     serde_json::from_str(&stdout).expect("nix-instantiate printed JSON")
 }
 
-fn object(value: &Value) -> &serde_json::Map<String, Value> {
-    value.as_object().expect("an attribute set")
-}
-
-/// The keys of an attribute set (sorted, as Nix and serde_json keep them).
 /// Like [`eval_writing`] for an evaluation that must fail; its stderr.
 fn eval_writing_error(expression: &str) -> String {
-    let output = nix_command("nix-instantiate")
-        .args([
-            "--eval",
-            "--strict",
-            "--json",
-            "--read-write-mode",
-            "--expr",
-            expression,
-        ])
-        .args(BUILD_OPTIONS)
-        .args(["build-users-group", ""])
+    let output = eval_writing_command(expression)
         .output()
         .expect("run nix-instantiate");
     assert!(
@@ -130,6 +133,11 @@ fn eval_writing_error(expression: &str) -> String {
     String::from_utf8_lossy(&output.stderr).to_string()
 }
 
+fn object(value: &Value) -> &serde_json::Map<String, Value> {
+    value.as_object().expect("an attribute set")
+}
+
+/// The keys of an attribute set (sorted, as Nix and serde_json keep them).
 fn names(value: &Value) -> Vec<&str> {
     object(value).keys().map(String::as_str).collect()
 }
@@ -205,17 +213,7 @@ fn tests_true_turns_on_every_check() {
 #[test]
 fn providers_reach_the_resolver_and_its_nixpkgs_choice_evaluates() {
     let setup = Setup::new();
-    let json_path = nixpkgs_json();
-    let generated = setup.generate(
-        "nixpkgs",
-        "requests\n",
-        &[
-            OsStr::new("--providers"),
-            OsStr::new("_default=wheel certifi=nixpkgs"),
-            OsStr::new("--nixpkgs-json"),
-            json_path.as_os_str(),
-        ],
-    );
+    let generated = generate_certifi_from_nixpkgs(&setup);
     let lib = setup.lib(&nixpkgs_stub());
     let call = format!(
         "{lib}.mkPython {{ requirements = \"requests\"; providers = {{ _default = \"wheel\"; certifi = [ \"nixpkgs\" ]; }}; generated = {generated}; }}"
@@ -281,17 +279,7 @@ fn providers_must_be_an_attribute_set_of_lists_or_strings() {
 #[test]
 fn overrides_apply_pre_then_generated_then_post_then_underscore() {
     let setup = Setup::new();
-    let json_path = nixpkgs_json();
-    let generated = setup.generate(
-        "nixpkgs",
-        "requests\n",
-        &[
-            OsStr::new("--providers"),
-            OsStr::new("_default=wheel certifi=nixpkgs"),
-            OsStr::new("--nixpkgs-json"),
-            json_path.as_os_str(),
-        ],
-    );
+    let generated = generate_certifi_from_nixpkgs(&setup);
     let tag = |name: &str, package: &str| {
         format!(
             "{package} = pySuper.{package}.overridePythonAttrs (old: {{ passthru = (old.passthru or {{ }}) // {{ order = (old.passthru.order or [ ]) ++ [ \"{name}\" ]; }}; }});"
@@ -600,16 +588,18 @@ fn requirement_lines_names_and_providers_are_read_like_pip() {
     );
 }
 
-/// `nix-build` (or an evaluation that builds, `--eval` with import-from-derivation) with the
-/// options this machine needs; its stdout.
-fn nix_building(program: &str, args: &[&str]) -> String {
-    let output = nix_command(program)
-        .args(args)
-        .args(BUILD_OPTIONS)
-        .args(["build-users-group", ""])
-        .output()
-        .unwrap_or_else(|e| panic!("run {program}: {e}"));
-    check(output, &format!("{program} {args:?}"))
+/// A Nix command that may build, with the options this machine needs (shared/NIX-HERE.md).
+fn building(program: &str) -> std::process::Command {
+    let mut command = nix_command(program);
+    command.args([
+        "--option",
+        "substituters",
+        "",
+        "--option",
+        "build-users-group",
+        "",
+    ]);
+    command
 }
 
 #[test]
@@ -625,10 +615,12 @@ fn nix_build_mk_python_wheel_environment_imports() {
         ),
     )
     .expect("write env.nix");
-    let stdout = nix_building(
-        "nix-build",
-        &[file.to_str().expect("UTF-8 temp path"), "--no-out-link"],
-    );
+    let output = building("nix-build")
+        .arg(&file)
+        .arg("--no-out-link")
+        .output()
+        .expect("run nix-build");
+    let stdout = check(output, "nix-build of mkPython");
     let environment = PathBuf::from(stdout.lines().last().expect("output path"));
     let run = std::process::Command::new(environment.join("bin/python"))
         .args([
