@@ -794,3 +794,25 @@ fn nix_build_a_snapshot_that_does_not_match_its_hash_is_refused() {
     ));
     assert!(error.contains("hash mismatch"), "{error}");
 }
+
+#[test]
+fn python_may_be_named_and_unknown_arguments_are_errors() {
+    let setup = Setup::new();
+    let generated = setup.generate("requests", "requests\n", &[]);
+    let lib = setup.lib("");
+    let found = eval_json(&format!(
+        "({lib}.mkPython {{ requirements = \"requests\"; generated = {generated}; python = \"python311\"; }}).python.pkgs.requests.version"
+    ));
+    assert_eq!(found, json!("2.32.3"));
+    let error = eval_error(&format!(
+        "({lib}.mkPython {{ requirements = \"requests\"; generated = {generated}; python = \"python312\"; }}).drvPath"
+    ));
+    assert!(error.contains("has only python311"), "{error}");
+    let error = eval_error(&format!(
+        "({lib}.mkPython {{ requirement = \"requests\"; generated = {generated}; }}).drvPath"
+    ));
+    assert!(
+        error.contains("unexpected argument 'requirement'"),
+        "{error}"
+    );
+}
