@@ -121,9 +121,22 @@ fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io_at(dir))?;
     temp.write_all(bytes).map_err(io_at(path))?;
+    make_readable(temp.as_file()).map_err(io_at(path))?;
     temp.as_file().sync_all().map_err(io_at(path))?;
     temp.persist(path).map_err(|err| io_at(path)(err.error))?;
     sync_dir(dir)
+}
+
+/// Published files are for everyone to read (temporary files start private).
+fn make_readable(file: &std::fs::File) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -156,6 +169,7 @@ pub fn publish(state: &State, out: &Path) -> Result<Published> {
     let temp = buffered
         .into_inner()
         .map_err(|err| Error::Io(err.into_error()))?;
+    make_readable(temp.as_file()).map_err(io_at(out))?;
     temp.as_file().sync_all().map_err(io_at(out))?;
     let mut hasher = Sha256::new();
     let mut reader = fs_err::File::open(temp.path())?;

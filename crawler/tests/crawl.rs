@@ -241,6 +241,21 @@ fn publishing_is_reproducible_and_recrawls_use_etags() {
         std::fs::read_to_string(crawled.out.join("latest")).expect("latest"),
         format!("{}\n", crawled.hash)
     );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for name in [
+            format!("{}.mnxdb", crawled.hash),
+            "index.json".into(),
+            "latest".into(),
+        ] {
+            let mode = std::fs::metadata(crawled.out.join(&name))
+                .expect("exists")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o644, "{name} is readable by all");
+        }
+    }
     // The published file's name is its content's sha256.
     let bytes = std::fs::read(crawled.out.join(format!("{}.mnxdb", crawled.hash))).expect("file");
     use sha2::Digest;
