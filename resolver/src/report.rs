@@ -101,11 +101,13 @@ fn bound_text(version: &Version, upper: bool, included: bool) -> String {
             format!(">={text}")
         };
     }
-    if upper
-        && !included
-        && let Some(base) = text.strip_suffix(".dev0")
-    {
-        return format!("<{base}");
+    // `X.dev0` is the first version of X: `==1.*` and `~=` bounds read as `>=1, <2`.
+    if let Some(base) = text.strip_suffix(".dev0") {
+        match (upper, included) {
+            (true, false) => return format!("<{base}"),
+            (false, true) => return format!(">={base}"),
+            _ => {}
+        }
     }
     match (upper, included) {
         (true, true) => format!("<={text}"),
@@ -240,6 +242,14 @@ impl Formatter<'_, '_> {
             ) if p == p1 && self.no_release_in(p, r) => Some(DerivationTree::External(
                 External::FromDependencyOf(p1.clone(), r1.union(r), d.clone(), rd.clone()),
             )),
+            // Two dead ends of one package are one.
+            (
+                DerivationTree::External(External::NoVersions(p1, r1)),
+                DerivationTree::External(External::NoVersions(p2, r2)),
+            ) if p1 == p2 => Some(DerivationTree::External(External::NoVersions(
+                p1.clone(),
+                r1.union(r2),
+            ))),
             _ => None,
         };
         merged.unwrap_or_else(|| {
@@ -590,6 +600,7 @@ mod tests {
         assert_eq!(text(">1.0"), ">1.0");
         assert_eq!(text("~=1.4.2"), ">=1.4.2, <1.5.0");
         assert_eq!(text("!=1.5"), "<1.5 or >1.5");
+        assert_eq!(text("==1.*"), ">=1, <2");
         assert_eq!(text(""), "(any version)");
     }
 
