@@ -83,7 +83,9 @@ rec {
   # derivation whose output is one: reading it then builds it, import-from-derivation).
   sourceMetadata = src:
     let
-      file = name: "${src}/${name}";
+      # A path is read where it is (not copied to the store first); anything else through its
+      # store path.
+      file = name: if builtins.isPath src then src + "/${name}" else "${src}/${name}";
       pyproject =
         if pathExists (file "pyproject.toml") then builtins.fromTOML (readFile (file "pyproject.toml")) else { };
       project = pyproject.project or { };
