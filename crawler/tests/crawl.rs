@@ -221,11 +221,22 @@ fn every_extraction_path_reads_the_recorded_projects() {
 #[test]
 fn publishing_is_reproducible_and_recrawls_use_etags() {
     let crawled = crawl_everything();
+    let published = crawled.out.join(format!("{}.mnxdb", crawled.hash));
+    let before = std::fs::metadata(&published)
+        .expect("published")
+        .modified()
+        .expect("mtime");
+    std::thread::sleep(std::time::Duration::from_millis(20));
     let again = publish(&crawled.state, &crawled.out);
     assert_eq!(
         again, crawled.hash,
         "the same state publishes the same bytes"
     );
+    let after = std::fs::metadata(&published)
+        .expect("published")
+        .modified()
+        .expect("mtime");
+    assert_eq!(before, after, "a published snapshot is never rewritten");
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(crawled.out.join("index.json")).expect("index.json"))
             .expect("json");
