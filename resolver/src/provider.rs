@@ -411,6 +411,7 @@ pub fn candidates(
         match supply {
             Some(supply) => {
                 let file_yanked = match &supply {
+                    // In bounds: `best_file` returned an index of `release.files`.
                     Supply::File { file, .. } => release.files[*file].yanked.is_some(),
                     Supply::Nixpkgs { .. } => false,
                 };

@@ -265,6 +265,7 @@ impl<'a> Solver<'a> {
             } => (*release, None),
             Supply::Nixpkgs { release: None, .. } => return Ok(None),
         };
+        // In bounds: `provider::candidates` took both indices from this very project.
         let release = &project.releases[release];
         let chosen = file
             .and_then(|file| release.files[file].dependencies)
@@ -568,6 +569,7 @@ fn build_resolution(
                 let file = data
                     .project
                     .as_ref()
+                    // In bounds: the indices were taken from this very project.
                     .map(|project| project.releases[*release].files[*file].clone());
                 (
                     if *kind == ProviderKind::Wheel {
@@ -666,6 +668,7 @@ fn find_cycles(packages: &[ResolvedPackage]) -> Vec<Vec<String>> {
         state.stack.push(node);
         state.on_stack.insert(node);
         for &next in graph.get(node).into_iter().flatten() {
+            // `low` and `index` hold every node visited so far, `node` and `next` included.
             if !state.index.contains_key(next) {
                 visit(next, graph, state);
                 let low = state.low[node].min(state.low[next]);
