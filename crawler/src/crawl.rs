@@ -405,8 +405,11 @@ impl Crawler {
                     .filter(|name| !in_flight.contains(name))
                     .collect();
             }
-            let (done, total) = state.run_counts(&run)?;
-            progress.update(done, total, report.releases, self.client.counters());
+            // Counting the queue costs a scan: only when a report is due.
+            if progress.due() {
+                let (done, total) = state.run_counts(&run)?;
+                progress.update(done, total, report.releases, self.client.counters());
+            }
         }
         let (done, total) = state.run_counts(&run)?;
         progress.finish(done, total, report.releases, self.client.counters());

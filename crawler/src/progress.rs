@@ -47,10 +47,20 @@ impl Progress {
         )
     }
 
+    /// Whether [`Progress::update`] would show anything now (a bar redraws at most 10 times a
+    /// second; log lines come every `every`).
+    pub fn due(&self) -> bool {
+        match &self.bar {
+            Some(_) => self.last_line.elapsed() >= Duration::from_millis(100),
+            None => self.last_line.elapsed() >= self.every,
+        }
+    }
+
     /// Report `done` of `total` projects.
     pub fn update(&mut self, done: u64, total: u64, releases: u64, counters: &Counters) {
         let message = Self::message(releases, counters);
         if let Some(bar) = &self.bar {
+            self.last_line = Instant::now();
             bar.set_length(total);
             bar.set_position(done);
             bar.set_message(message);

@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS run_queue (
     done INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (run, name)
 );
+CREATE INDEX IF NOT EXISTS run_queue_pending ON run_queue(run, done, name);
 ";
 
 /// A file's dependency record, how it was obtained, and by which extractor version.
