@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use db_format::types::Version;
+use db_format::types::{PackageName, Version};
 use pubgrub::{
     DefaultStringReporter, DerivationTree, Derived, External, Map, Ranges, ReportFormatter,
     Reporter, Term,
@@ -350,7 +350,10 @@ impl Formatter<'_, '_> {
                 "requires Python {spec}, the target is Python {}",
                 self.solver.target().python
             ),
-            Rejection::NoCompatibleFile { .. } => format!("has no file for {target} ({rejection})"),
+            Rejection::NoCompatibleFile { providers } => {
+                let names: Vec<&str> = providers.iter().map(|p| p.as_str()).collect();
+                format!("has no file for {target} usable by {}", names.join(","))
+            }
             other => other.to_string(),
         }
     }
@@ -525,55 +528,68 @@ pub(crate) fn explain(tree: &Tree, solver: &Solver<'_>, pin: &SnapshotPin) -> Re
         DefaultStringReporter::report_with_formatter(&formatter.simplify(tree), &formatter);
     let mut leaves = Vec::new();
     exhausted(tree, &mut leaves);
-    // A single direct requirement whose every release in range lacks a usable file.
-    if let [(Pkg::Base(name), range)] = leaves.as_slice()
-        && tree.packages().len() <= 2
+    // Ranges that hold no release are what is left around ruled-out versions, not dead ends.
+    leaves.retain(|(package, range)| !formatter.no_release_in(package, range));
+    // Every dead end is a package whose releases in range exist but have no usable file: the
+    // failure is about files for this target, not about versions. The first such package is
+    // named; when other packages are involved, the chain of reasons follows.
+    let no_file: Vec<(&PackageName, Vec<(String, Rejection)>)> = leaves
+        .iter()
+        .filter_map(|(package, range)| {
+            let name = package.name()?;
+            let data = solver.package(name).ok()?;
+            let in_range: Vec<(String, Rejection)> = data
+                .candidates
+                .rejected
+                .iter()
+                .filter(|(v, _)| v.parse::<Version>().is_ok_and(|v| range.contains(&v)))
+                .cloned()
+                .collect();
+            let only_files = !in_range.is_empty()
+                && in_range
+                    .iter()
+                    .all(|(_, r)| matches!(r, Rejection::NoCompatibleFile { .. }))
+                && !data
+                    .candidates
+                    .candidates
+                    .iter()
+                    .any(|c| range.contains(&c.version));
+            only_files.then_some((name, in_range))
+        })
+        .collect();
+    if !leaves.is_empty()
+        && no_file.len() == leaves.len()
+        && let Some((name, in_range)) = no_file.first()
         && let Ok(data) = solver.package(name)
     {
-        let in_range: Vec<&(String, Rejection)> = data
-            .candidates
-            .rejected
-            .iter()
-            .filter(|(version, _)| version.parse::<Version>().is_ok_and(|v| range.contains(&v)))
-            .collect();
-        let no_file = !in_range.is_empty()
-            && in_range
-                .iter()
-                .all(|(_, r)| matches!(r, Rejection::NoCompatibleFile { .. }))
-            && !data
-                .candidates
-                .candidates
-                .iter()
-                .any(|c| range.contains(&c.version));
-        if no_file {
-            let mut details = String::new();
-            for (version, rejection) in in_range.iter().rev().take(5) {
-                let names: Vec<&str> = data
-                    .project
-                    .as_ref()
-                    .and_then(|p| p.releases.iter().find(|r| &r.version == version))
-                    .map(|r| r.files.iter().map(|f| f.filename.as_str()).collect())
-                    .unwrap_or_default();
-                let mut files = names.iter().take(6).copied().collect::<Vec<_>>().join(", ");
-                if names.len() > 6 {
-                    let _ = write!(files, " and {} more files", names.len() - 6);
-                }
-                let files = if files.is_empty() {
-                    "no files".to_owned()
-                } else {
-                    files
-                };
-                let _ = write!(details, "\n  {name} {version} {rejection}: {files}");
+        let mut details = String::new();
+        for (version, rejection) in in_range.iter().rev().take(5) {
+            let names: Vec<&str> = data
+                .project
+                .as_ref()
+                .and_then(|p| p.releases.iter().find(|r| &r.version == version))
+                .map(|r| r.files.iter().map(|f| f.filename.as_str()).collect())
+                .unwrap_or_default();
+            let mut files = names.iter().take(6).copied().collect::<Vec<_>>().join(", ");
+            if names.len() > 6 {
+                let _ = write!(files, " and {} more files", names.len() - 6);
             }
-            if in_range.len() > 5 {
-                let _ = write!(details, "\n  … and {} older releases", in_range.len() - 5);
+            if files.is_empty() {
+                files = "no files".to_owned();
             }
-            return ResolveError::NoCompatibleFile {
-                name: name.to_string(),
-                target: formatter.solver_target(),
-                details,
-            };
+            let _ = write!(details, "\n  {name} {version} {rejection}: {files}");
         }
+        if in_range.len() > 5 {
+            let _ = write!(details, "\n  … and {} older releases", in_range.len() - 5);
+        }
+        if tree.packages().len() > 2 {
+            let _ = write!(details, "\n{explanation}");
+        }
+        return ResolveError::NoCompatibleFile {
+            name: name.to_string(),
+            target: formatter.solver_target(),
+            details,
+        };
     }
     ResolveError::Conflict { explanation }
 }
