@@ -69,7 +69,6 @@ fn no_compatible_file() {
     }
     insta::assert_snapshot!(error(&universe, "fastlib\n", "_default=wheel,sdist"));
     // Also when the package without a usable file is a dependency.
-    let mut universe = universe;
     universe.extend(common::universe(&[("app", "1.0", &["fastlib>=2"])]));
     insta::assert_snapshot!(
         "no_compatible_file_transitive",
