@@ -285,7 +285,9 @@ impl Crawler {
             }
             Start::Since(since, _) => {
                 let serials = state.serials()?;
-                let watermark = Some(state.serial()?).filter(|serial| *serial > 0);
+                let watermark = state
+                    .meta("watermark")?
+                    .and_then(|value| value.parse::<u64>().ok());
                 let known = |name: &PackageName| serials.get(name.as_str()).copied();
                 let changes = self.feed.changes(*since, watermark, &known).await?;
                 (

@@ -584,6 +584,29 @@ fn since_uses_the_xmlrpc_changelog_or_the_json_root_index() {
             "feed {feed}"
         );
     }
+    // `--since DATE` on a fresh state asks XML-RPC `changelog(time)`; on a state with a
+    // watermark it asks for the events after the watermark instead (no gap, no clock).
+    server.set_xmlrpc(true);
+    let fresh = dir.path().join("state-date");
+    crawl(
+        &server,
+        &fresh,
+        &["--since", "2020-01-01", "--feed", "xml-rpc"],
+    );
+    let state = State::open(&fresh).expect("state");
+    assert_eq!(state.project_names().expect("names"), recorded_projects());
+    drop(state);
+    server.clear_seen();
+    crawl(
+        &server,
+        &fresh,
+        &["--since", "2020-01-01", "--feed", "xml-rpc"],
+    );
+    assert!(
+        server.seen().iter().all(|s| s.method == "POST"),
+        "nothing changed after the watermark: {:?}",
+        server.seen()
+    );
     // A second --since with the stored serials finds nothing new to fetch.
     server.set_xmlrpc(true);
     let state_dir = dir.path().join("state-root-index-true");

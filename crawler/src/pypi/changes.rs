@@ -237,17 +237,20 @@ impl Feed {
     }
 
     /// Ask the chosen source; with `auto`, fall back to the root index when XML-RPC is refused.
-    /// `watermark` is the state's highest serial, used by the root index for `--since DATE`.
+    /// `watermark` is the highest serial of the state's last finished change-feed run: a
+    /// `--since DATE` becomes "since the watermark" when there is one, which is exact (serials
+    /// have no clock skew) and leaves no gap when a daily run was missed.
     pub async fn changes(
         &self,
         since: Since,
         watermark: Option<u64>,
         known: &(dyn Fn(&PackageName) -> Option<u64> + Sync),
     ) -> Result<Changes> {
-        let root_since = match (since, watermark) {
+        let since = match (since, watermark) {
             (Since::Time(_), Some(watermark)) => Since::Serial(watermark),
             _ => since,
         };
+        let root_since = since;
         match self.choice {
             FeedChoice::XmlRpc => self.xmlrpc.changes(since, known).await,
             FeedChoice::RootIndex => self.root_index.changes(root_since, known).await,

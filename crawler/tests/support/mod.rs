@@ -519,6 +519,8 @@ fn xmlrpc(request: &Request, shared: &Mutex<Shared>) -> Response {
         return response(405, "text/plain", b"Method Not Allowed".to_vec());
     }
     let body = String::from_utf8_lossy(&request.body);
+    // `changelog(time, true)`: every recorded event happened at 1700000000.
+    let by_time = body.contains("<methodName>changelog</methodName>");
     let since: u64 = body
         .split("<int>")
         .nth(1)
@@ -527,7 +529,7 @@ fn xmlrpc(request: &Request, shared: &Mutex<Shared>) -> Response {
         .unwrap_or(0);
     let mut events = String::new();
     for (name, serial) in serials() {
-        if serial > since {
+        if (by_time && 1_700_000_000 > since) || (!by_time && serial > since) {
             events.push_str(&format!(
                 "<value><array><data><value><string>{name}</string></value><value><string>1</string></value>\
                  <value><int>1700000000</int></value><value><string>new release</string></value>\
