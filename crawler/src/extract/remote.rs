@@ -43,7 +43,7 @@ pub struct Pep658Probe {
 }
 
 impl Pep658Probe {
-    const SAMPLE: u64 = 100;
+    pub const SAMPLE: u64 = 100;
 
     fn worth_trying(&self, stated: &IndexMetadata) -> bool {
         match stated {
