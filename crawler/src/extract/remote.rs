@@ -310,9 +310,17 @@ async fn ranged_metadata(
     let guess =
         LOCAL_HEADER_LEN + entry.name.len() as u64 + LOCAL_EXTRA_SLACK + entry.compressed_size;
     let end = start.saturating_add(guess).min(size);
-    let Some(Fetched206::Part(mut member)) = fetch_range(client, url, start, end).await? else {
-        return Ok(Ranged::Unsupported);
+    // `METADATA` is written near the end of a wheel: often the tail already holds it.
+    let mut member = if start >= tail_start {
+        let from = usize::try_from(start - tail_start).unwrap_or(usize::MAX);
+        tail.get(from..).unwrap_or_default().to_vec()
+    } else {
+        let Some(Fetched206::Part(member)) = fetch_range(client, url, start, end).await? else {
+            return Ok(Ranged::Unsupported);
+        };
+        member
     };
+    let end = start + member.len() as u64;
     let data_offset = match zip::local_data_offset(&member) {
         Ok(offset) => offset,
         Err(err) => return Ok(Ranged::Broken(err)),
