@@ -13,6 +13,7 @@ pub(crate) const HEADER_CRC_OFFSET: usize = 124;
 pub(crate) const TAG_STRING: u8 = 1;
 pub(crate) const TAG_DEPENDENCIES: u8 = 2;
 pub(crate) const TAG_PROJECT: u8 = 3;
+pub(crate) const TAG_CONDA: u8 = 4;
 
 pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     loop {

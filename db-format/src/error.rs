@@ -47,6 +47,13 @@ pub enum Error {
         "projects must be written in strictly increasing name order: {previous:?} then {next:?}"
     )]
     OutOfOrder { previous: String, next: String },
+    #[error(
+        "conda records must be written in strictly increasing (name, channel, subdir, filename) \
+         order: {previous} then {next}"
+    )]
+    CondaOutOfOrder { previous: String, next: String },
+    #[error("cannot write conda record {filename:?}: {reason}")]
+    InvalidCondaRecord { filename: String, reason: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -8,7 +8,8 @@
 //! (deterministic: the same data gives the same bytes, hence the same sha256, which is the
 //! snapshot's pin) and read through `mmap` by [`Snapshot`], which decodes one project at a time
 //! and never parses the whole file. The byte layout is specified in `FORMAT.md` next to this
-//! crate; [`FORMAT_VERSION`] is the version written there.
+//! crate; [`FORMAT_VERSION`] is the version written there. Since version 2 a snapshot also holds
+//! conda channel records ([`CondaRecord`]) in a second index.
 //!
 //! This crate knows nothing of HTTP, SQL or Nix: it must never depend on tokio, reqwest,
 //! rusqlite or the resolver. Decoding never panics and never reads out of bounds, whatever the
@@ -27,12 +28,17 @@ pub mod types;
 mod writer;
 
 pub use error::{Error, Result};
-pub use model::{DependencyRecord, File, FileKind, MetadataSource, Project, Release, SnapshotMeta};
-pub use reader::{ProjectNames, Projects, Snapshot};
+pub use model::{
+    CondaRecord, DependencyRecord, File, FileKind, MetadataSource, Project, Release, SnapshotMeta,
+};
+pub use reader::{CondaRecords, ProjectNames, Projects, Snapshot};
 pub use writer::{Writer, WriterStats};
 
 /// The format version this crate writes and reads. See `FORMAT.md`, "Version changes".
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest format version this crate still reads (version 1 has no conda records).
+pub const OLDEST_READABLE_VERSION: u32 = 1;
 
 /// The first eight bytes of every snapshot. `0x89` is not valid UTF-8, so a snapshot is never
 /// mistaken for text; the CR-LF / Ctrl-Z / LF tail detects line-ending conversions (as PNG does).

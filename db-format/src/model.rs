@@ -15,6 +15,8 @@ pub struct SnapshotMeta {
     pub file_count: u64,
     /// Distinct dependency records stored (after deduplication).
     pub dependency_record_count: u64,
+    /// Conda package records (format version 2; always 0 in a version-1 file).
+    pub conda_record_count: u64,
 }
 
 /// One PyPI project (a normalized name) and all its releases.
@@ -198,4 +200,47 @@ pub struct DependencyRecord {
     pub build_requires: Vec<String>,
     /// For sdists: the PEP 517 build backend (`[build-system] build-backend`), if declared.
     pub build_backend: Option<String>,
+}
+
+/// One package file of a conda channel, as its `repodata.json` describes it (format version 2).
+///
+/// Conda records live beside the PyPI projects, in their own index sorted by
+/// (`name`, `channel`, `subdir`, `filename`). Match specs and versions are kept as the channel
+/// published them: parsing them is the reader's business, so a spec that does not parse today
+/// is still stored (and can be reported) rather than lost.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CondaRecord {
+    /// The package name as the channel spells it (conda names are lowercase).
+    pub name: String,
+    /// The channel name (e.g. `intel`, `conda-forge`).
+    pub channel: String,
+    /// The platform subdirectory (`linux-64`, `osx-64`, `noarch`, …).
+    pub subdir: String,
+    /// The archive's file name (`.tar.bz2` or `.conda`).
+    pub filename: String,
+    pub version: String,
+    /// The build string (e.g. `py39h6c91a56_0`).
+    pub build: String,
+    pub build_number: u64,
+    /// `depends`: match spec strings, in published order.
+    pub depends: Vec<String>,
+    /// `constrains`: match specs that must hold if the named package is installed.
+    pub constrains: Vec<String>,
+    /// `noarch` (`python` or `generic`), if the package is not platform-specific.
+    pub noarch: Option<String>,
+    /// Archive size in bytes.
+    pub size: u64,
+    pub sha256: Option<[u8; 32]>,
+    pub md5: Option<[u8; 16]>,
+    /// `timestamp` as published: unix milliseconds (old records may carry seconds).
+    pub timestamp: Option<i64>,
+    /// The absolute download URL.
+    pub url: String,
+}
+
+impl CondaRecord {
+    /// The key the snapshot orders conda records by.
+    pub fn sort_key(&self) -> (&str, &str, &str, &str) {
+        (&self.name, &self.channel, &self.subdir, &self.filename)
+    }
 }

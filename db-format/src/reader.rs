@@ -3,13 +3,13 @@
 use std::path::Path;
 
 use crate::codec::{
-    Cursor, HEADER_CRC_OFFSET, HEADER_LEN, TAG_DEPENDENCIES, TAG_PROJECT, TAG_STRING,
+    Cursor, HEADER_CRC_OFFSET, HEADER_LEN, TAG_CONDA, TAG_DEPENDENCIES, TAG_PROJECT, TAG_STRING,
 };
 use crate::error::{Error, Result};
 use crate::model::{
-    DependencyRecord, File, FileKind, MetadataSource, Project, Release, SnapshotMeta,
+    CondaRecord, DependencyRecord, File, FileKind, MetadataSource, Project, Release, SnapshotMeta,
 };
-use crate::{FORMAT_VERSION, MAGIC};
+use crate::{FORMAT_VERSION, MAGIC, OLDEST_READABLE_VERSION};
 
 /// Counts come from the file: a corrupted one could ask for a huge allocation before the
 /// bytes run out, so at most this many items are reserved up front.
@@ -37,6 +37,9 @@ pub struct Snapshot {
     meta: SnapshotMeta,
     body_crc: u32,
     index_offset: u64,
+    /// Body offset of the conda index (version 2); the body's end in a version-1 file.
+    conda_index_offset: u64,
+    version: u32,
 }
 
 fn le_u32(bytes: &[u8], at: usize) -> u32 {
@@ -101,7 +104,7 @@ impl Snapshot {
                 supported: FORMAT_VERSION,
             });
         }
-        if version < FORMAT_VERSION {
+        if version < OLDEST_READABLE_VERSION {
             return Err(Error::UpgradeRequired {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -120,9 +123,13 @@ impl Snapshot {
             return Err(malformed("header length field is not 128"));
         }
         let flags = le_u32(bytes, 40);
+        // Version 2 uses header bytes 100..116 for the conda index; version 1 reserves them.
+        let reserved_from = if version >= 2 { 116 } else { 100 };
         if flags > 1
             || le_u32(bytes, 44) != 0
-            || bytes[100..HEADER_CRC_OFFSET].iter().any(|&b| b != 0)
+            || bytes[reserved_from..HEADER_CRC_OFFSET]
+                .iter()
+                .any(|&b| b != 0)
         {
             return Err(malformed("unknown flags or non-zero reserved bytes"));
         }
@@ -134,10 +141,16 @@ impl Snapshot {
             release_count: le_u64(bytes, 56),
             file_count: le_u64(bytes, 64),
             dependency_record_count: le_u64(bytes, 72),
+            conda_record_count: le_u64(bytes, 100),
         };
         let body_len = le_u64(bytes, 80);
         let index_offset = le_u64(bytes, 88);
         let body_crc = le_u32(bytes, 96);
+        let conda_index_offset = if version >= 2 {
+            le_u64(bytes, 108)
+        } else {
+            body_len
+        };
         let available = (bytes.len() - HEADER_LEN) as u64;
         if body_len > available {
             return Err(Error::Truncated {
@@ -150,10 +163,17 @@ impl Snapshot {
             return Err(malformed("bytes follow the end of the body"));
         }
         let index_len = meta.project_count.checked_mul(8);
-        if index_len.and_then(|len| len.checked_add(index_offset)) != Some(body_len) {
+        if index_len.and_then(|len| len.checked_add(index_offset)) != Some(conda_index_offset) {
             return Err(Error::OutOfRange {
                 what: "project index",
                 offset: index_offset,
+            });
+        }
+        let conda_len = meta.conda_record_count.checked_mul(8);
+        if conda_len.and_then(|len| len.checked_add(conda_index_offset)) != Some(body_len) {
+            return Err(Error::OutOfRange {
+                what: "conda index",
+                offset: conda_index_offset,
             });
         }
         Ok(Snapshot {
@@ -161,12 +181,19 @@ impl Snapshot {
             meta,
             body_crc,
             index_offset,
+            conda_index_offset,
+            version,
         })
     }
 
     /// The header's facts.
     pub fn meta(&self) -> &SnapshotMeta {
         &self.meta
+    }
+
+    /// The format version of the file (1 or 2; version 1 holds no conda records).
+    pub fn format_version(&self) -> u32 {
+        self.version
     }
 
     fn body(&self) -> &[u8] {
@@ -207,6 +234,22 @@ impl Snapshot {
                 .sum::<u64>();
             previous = Some(project.name);
         }
+        let mut previous_conda: Option<CondaRecord> = None;
+        for record in self.conda_records_all() {
+            let record = record?;
+            if let Some(previous) = &previous_conda
+                && previous.sort_key() >= record.sort_key()
+            {
+                return Err(Error::Malformed {
+                    offset: self.conda_index_offset,
+                    what: format!(
+                        "conda index out of order: {:?} before {:?}",
+                        previous.filename, record.filename
+                    ),
+                });
+            }
+            previous_conda = Some(record);
+        }
         if releases != self.meta.release_count || files != self.meta.file_count {
             return Err(Error::Malformed {
                 offset: 0,
@@ -220,17 +263,115 @@ impl Snapshot {
     }
 
     fn project_offset(&self, position: u64) -> Result<u64> {
-        let at = self.index_offset + position * 8;
-        let body = self.body();
-        // In bounds: open() checked index_offset + 8 * project_count == body length.
-        let offset = le_u64(body, at as usize);
+        // In bounds: open() checked index_offset + 8 * project_count == conda_index_offset.
+        self.index_entry(self.index_offset + position * 8, "project index entry")
+    }
+
+    /// Read an index entry at body offset `at` (checked in bounds by the caller's index
+    /// arithmetic, see `open`); records always lie before the project index.
+    fn index_entry(&self, at: u64, what: &'static str) -> Result<u64> {
+        let offset = le_u64(self.body(), at as usize);
         if offset >= self.index_offset {
-            return Err(Error::OutOfRange {
-                what: "project index entry",
-                offset: at,
-            });
+            return Err(Error::OutOfRange { what, offset: at });
         }
         Ok(offset)
+    }
+
+    fn conda_cursor(&self, position: u64) -> Result<Cursor<'_>> {
+        // In bounds: open() checked conda_index_offset + 8 * conda_record_count == body length.
+        let at = self.index_entry(self.conda_index_offset + position * 8, "conda index entry")?;
+        let mut cursor = Cursor::new(self.body(), at)?;
+        if cursor.byte()? != TAG_CONDA {
+            return Err(cursor.malformed("conda index entry does not point to a conda record"));
+        }
+        Ok(cursor)
+    }
+
+    /// All conda records of one package name (every channel and subdir), in index order.
+    pub fn conda_records(&self, name: &str) -> Result<Vec<CondaRecord>> {
+        let (mut low, mut high) = (0u64, self.meta.conda_record_count);
+        while low < high {
+            let mid = low + (high - low) / 2;
+            if self.conda_cursor(mid)?.str()? < name {
+                low = mid + 1;
+            } else {
+                high = mid;
+            }
+        }
+        let mut found = Vec::new();
+        for position in low..self.meta.conda_record_count {
+            if self.conda_cursor(position)?.str()? != name {
+                break;
+            }
+            found.push(self.decode_conda(position)?);
+        }
+        Ok(found)
+    }
+
+    /// All conda records in (name, channel, subdir, filename) order.
+    pub fn conda_records_all(&self) -> CondaRecords<'_> {
+        CondaRecords {
+            snapshot: self,
+            next: 0,
+        }
+    }
+
+    fn decode_conda(&self, position: u64) -> Result<CondaRecord> {
+        let mut cursor = self.conda_cursor(position)?;
+        let name = cursor.string()?;
+        let channel_ref = cursor.varint()?;
+        let channel = self.shared_string(channel_ref)?.to_owned();
+        let subdir_ref = cursor.varint()?;
+        let subdir = self.shared_string(subdir_ref)?.to_owned();
+        let filename = cursor.string()?;
+        let version = cursor.string()?;
+        let build = cursor.string()?;
+        let build_number = cursor.varint()?;
+        let flags = cursor.byte()?;
+        if flags >> 5 != 0 {
+            return Err(cursor.malformed(format!("unknown conda record flags {flags:#04x}")));
+        }
+        let size = cursor.varint()?;
+        let sha256 = if flags & 1 != 0 {
+            let mut hash = [0; 32];
+            hash.copy_from_slice(cursor.take(32)?);
+            Some(hash)
+        } else {
+            None
+        };
+        let md5 = if flags & 2 != 0 {
+            let mut hash = [0; 16];
+            hash.copy_from_slice(cursor.take(16)?);
+            Some(hash)
+        } else {
+            None
+        };
+        let timestamp = (flags & 4 != 0).then(|| cursor.signed()).transpose()?;
+        let noarch = self.optional_string(&mut cursor, flags & 8 != 0)?;
+        let url_ref = cursor.varint()?;
+        let mut url = self.shared_string(url_ref)?.to_owned();
+        if flags & 16 != 0 {
+            url.push_str(&filename);
+        }
+        let depends = self.shared_strings(&mut cursor)?;
+        let constrains = self.shared_strings(&mut cursor)?;
+        Ok(CondaRecord {
+            name,
+            channel,
+            subdir,
+            filename,
+            version,
+            build,
+            build_number,
+            depends,
+            constrains,
+            noarch,
+            size,
+            sha256,
+            md5,
+            timestamp,
+            url,
+        })
     }
 
     fn project_cursor(&self, position: u64) -> Result<Cursor<'_>> {
@@ -480,5 +621,24 @@ impl<'a> Iterator for ProjectNames<'a> {
         }
         self.next += 1;
         Some(self.snapshot.name_at(self.next - 1))
+    }
+}
+
+/// Iterator over all conda records, decoded one at a time.
+#[derive(Debug)]
+pub struct CondaRecords<'a> {
+    snapshot: &'a Snapshot,
+    next: u64,
+}
+
+impl Iterator for CondaRecords<'_> {
+    type Item = Result<CondaRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.snapshot.meta.conda_record_count {
+            return None;
+        }
+        self.next += 1;
+        Some(self.snapshot.decode_conda(self.next - 1))
     }
 }

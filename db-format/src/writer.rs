@@ -5,11 +5,11 @@ use std::io::{Seek, SeekFrom, Write};
 use std::str::FromStr;
 
 use crate::codec::{
-    HEADER_CRC_OFFSET, HEADER_LEN, TAG_DEPENDENCIES, TAG_PROJECT, TAG_STRING, put_signed, put_str,
-    put_varint,
+    HEADER_CRC_OFFSET, HEADER_LEN, TAG_CONDA, TAG_DEPENDENCIES, TAG_PROJECT, TAG_STRING,
+    put_signed, put_str, put_varint,
 };
 use crate::error::{Error, Result};
-use crate::model::{DependencyRecord, File, Project, Release, SnapshotMeta};
+use crate::model::{CondaRecord, DependencyRecord, File, Project, Release, SnapshotMeta};
 use crate::types::{PackageName, Version};
 use crate::{FORMAT_VERSION, MAGIC};
 
@@ -33,8 +33,10 @@ pub struct WriterStats {
 ///
 /// Projects must be added in strictly increasing order of their normalized names (byte order);
 /// the writer sorts each project's releases (by PEP 440 version) and each release's files (by
-/// name), so equal data always gives identical bytes. Only the project index (8 bytes a project)
-/// and the bounded deduplication table are kept in memory.
+/// name), so equal data always gives identical bytes. Conda records ([`Writer::add_conda_record`])
+/// may come before, between or after projects, in strictly increasing
+/// (name, channel, subdir, filename) order. Only the two indexes (8 bytes an entry) and the
+/// bounded deduplication table are kept in memory.
 #[derive(Debug)]
 pub struct Writer<W: Write + Seek> {
     out: W,
@@ -44,6 +46,8 @@ pub struct Writer<W: Write + Seek> {
     crc: crc32fast::Hasher,
     index: Vec<u64>,
     last_name: Option<String>,
+    conda_index: Vec<u64>,
+    last_conda: Option<[String; 4]>,
     dedup: HashMap<(u8, Vec<u8>), u64>,
     dedup_bytes: usize,
     dedup_hits: u64,
@@ -60,12 +64,15 @@ impl<W: Write + Seek> Writer<W> {
                 release_count: 0,
                 file_count: 0,
                 dependency_record_count: 0,
+                conda_record_count: 0,
                 ..meta
             },
             body_len: 0,
             crc: crc32fast::Hasher::new(),
             index: Vec::new(),
             last_name: None,
+            conda_index: Vec::new(),
+            last_conda: None,
             dedup: HashMap::new(),
             dedup_bytes: 0,
             dedup_hits: 0,
@@ -285,14 +292,100 @@ impl<W: Write + Seek> Writer<W> {
         Ok(())
     }
 
-    /// Write the project index and the header; returns the output and the snapshot's figures.
+    /// Append one conda package record. Records must come in strictly increasing
+    /// (name, channel, subdir, filename) order; they may be interleaved with projects.
+    pub fn add_conda_record(&mut self, conda: &CondaRecord) -> Result<()> {
+        let invalid = |reason: &str| Error::InvalidCondaRecord {
+            filename: conda.filename.clone(),
+            reason: reason.to_string(),
+        };
+        for (field, value) in [
+            ("name", &conda.name),
+            ("channel", &conda.channel),
+            ("subdir", &conda.subdir),
+            ("filename", &conda.filename),
+        ] {
+            if value.is_empty() {
+                return Err(invalid(&format!("{field} is empty")));
+            }
+        }
+        let key = conda.sort_key();
+        if let Some(previous) = &self.last_conda
+            && (
+                previous[0].as_str(),
+                previous[1].as_str(),
+                previous[2].as_str(),
+                previous[3].as_str(),
+            ) >= key
+        {
+            return Err(Error::CondaOutOfOrder {
+                previous: previous.join("/"),
+                next: [key.0, key.1, key.2, key.3].join("/"),
+            });
+        }
+        let url_prefix = conda
+            .url
+            .strip_suffix(&conda.filename)
+            .filter(|head| head.ends_with('/'));
+        let mut record = vec![TAG_CONDA];
+        put_str(&mut record, &conda.name);
+        let channel = self.string_ref(&conda.channel)?;
+        put_varint(&mut record, channel);
+        let subdir = self.string_ref(&conda.subdir)?;
+        put_varint(&mut record, subdir);
+        put_str(&mut record, &conda.filename);
+        put_str(&mut record, &conda.version);
+        put_str(&mut record, &conda.build);
+        put_varint(&mut record, conda.build_number);
+        record.push(
+            u8::from(conda.sha256.is_some())
+                | u8::from(conda.md5.is_some()) << 1
+                | u8::from(conda.timestamp.is_some()) << 2
+                | u8::from(conda.noarch.is_some()) << 3
+                | u8::from(url_prefix.is_some()) << 4,
+        );
+        put_varint(&mut record, conda.size);
+        if let Some(sha256) = &conda.sha256 {
+            record.extend_from_slice(sha256);
+        }
+        if let Some(md5) = &conda.md5 {
+            record.extend_from_slice(md5);
+        }
+        if let Some(time) = conda.timestamp {
+            put_signed(&mut record, time);
+        }
+        if let Some(noarch) = &conda.noarch {
+            let noarch = self.string_ref(noarch)?;
+            put_varint(&mut record, noarch);
+        }
+        let url = self.string_ref(url_prefix.unwrap_or(&conda.url))?;
+        put_varint(&mut record, url);
+        for list in [&conda.depends, &conda.constrains] {
+            put_varint(&mut record, list.len() as u64);
+            for value in list {
+                put_varint(&mut record, self.string_ref(value)?);
+            }
+        }
+        let offset = self.emit(&record)?;
+        self.conda_index.push(offset);
+        self.meta.conda_record_count += 1;
+        self.last_conda = Some([key.0, key.1, key.2, key.3].map(str::to_owned));
+        Ok(())
+    }
+
+    /// Write the two indexes and the header; returns the output and the snapshot's figures.
     pub fn finish(mut self) -> Result<(W, WriterStats)> {
         let index_offset = self.body_len;
-        let mut index = Vec::with_capacity(self.index.len() * 8);
-        for offset in &self.index {
-            index.extend_from_slice(&offset.to_le_bytes());
+        for index in [
+            std::mem::take(&mut self.index),
+            std::mem::take(&mut self.conda_index),
+        ] {
+            let mut bytes = Vec::with_capacity(index.len() * 8);
+            for offset in &index {
+                bytes.extend_from_slice(&offset.to_le_bytes());
+            }
+            self.emit(&bytes)?;
         }
-        self.emit(&index)?;
         let header = encode_header(&self.meta, self.body_len, index_offset, self.crc.finalize());
         self.out.seek(SeekFrom::Start(0))?;
         self.out.write_all(&header)?;
@@ -378,6 +471,9 @@ pub(crate) fn encode_header(
     header[80..88].copy_from_slice(&body_len.to_le_bytes());
     header[88..96].copy_from_slice(&index_offset.to_le_bytes());
     header[96..100].copy_from_slice(&body_crc.to_le_bytes());
+    let conda_index_offset = index_offset + 8 * meta.project_count;
+    header[100..108].copy_from_slice(&meta.conda_record_count.to_le_bytes());
+    header[108..116].copy_from_slice(&conda_index_offset.to_le_bytes());
     let crc = crc32fast::hash(&header[..HEADER_CRC_OFFSET]);
     header[HEADER_CRC_OFFSET..].copy_from_slice(&crc.to_le_bytes());
     header

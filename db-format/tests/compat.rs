@@ -1,13 +1,15 @@
 //! Files written by earlier releases must keep opening. `tests/data/` holds one file per
-//! format version, written by that version's writer from `common::sample_projects()`.
-//! Regenerate the current version's file with `MACH_NIX_BLESS=1 cargo test -p db-format --test compat`
-//! only when the format version changes (and add a "Version changes" entry to FORMAT.md).
+//! format version, written by that version's writer: `v1-sample.mnxdb` from
+//! `common::sample_projects()`, `v2-sample.mnxdb` from those projects plus
+//! `common::sample_conda_records()`. Regenerate the current version's file with
+//! `MACH_NIX_BLESS=1 cargo test -p db-format --test compat` only when the format version changes
+//! (and add a "Version changes" entry to FORMAT.md). Never regenerate an older version's file.
 
 mod common;
 
 use std::path::PathBuf;
 
-use db_format::{FORMAT_VERSION, Project, Snapshot};
+use db_format::{CondaRecord, FORMAT_VERSION, Project, Snapshot};
 
 fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -15,24 +17,51 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-#[test]
-fn version_1_file_still_opens_and_reads_the_same() {
-    let path = data("v1-sample.mnxdb");
-    if std::env::var_os("MACH_NIX_BLESS").is_some() && FORMAT_VERSION == 1 {
-        let bytes = common::write(common::sample_meta(), &common::sample_projects());
-        std::fs::write(&path, bytes).expect("write blessed file");
-    }
-    let snapshot = Snapshot::open(&path).expect("the committed v1 file opens");
-    snapshot.verify().expect("and verifies");
-    let read: Vec<Project> = snapshot
+fn read_projects(snapshot: &Snapshot) -> Vec<Project> {
+    snapshot
         .projects()
         .collect::<Result<_, _>>()
-        .expect("decodes");
-    assert_eq!(read, common::sample_projects());
+        .expect("decodes")
+}
+
+#[test]
+fn version_1_file_still_opens_and_reads_the_same() {
+    let snapshot = Snapshot::open(data("v1-sample.mnxdb")).expect("the committed v1 file opens");
+    assert_eq!(snapshot.format_version(), 1);
+    snapshot.verify().expect("and verifies");
+    assert_eq!(read_projects(&snapshot), common::sample_projects());
     assert_eq!(snapshot.meta().created, common::sample_meta().created);
-    if FORMAT_VERSION == 1 {
+    // Version 1 has no conda records: every conda lookup is empty, not an error.
+    assert_eq!(snapshot.meta().conda_record_count, 0);
+    assert_eq!(snapshot.conda_records_all().count(), 0);
+    assert_eq!(snapshot.conda_records("numpy").expect("lookup"), vec![]);
+}
+
+#[test]
+fn version_2_file_still_opens_and_reads_the_same() {
+    let path = data("v2-sample.mnxdb");
+    let written = || {
+        common::write_with_conda(
+            common::sample_meta(),
+            &common::sample_projects(),
+            &common::sample_conda_records(),
+        )
+    };
+    if std::env::var_os("MACH_NIX_BLESS").is_some() && FORMAT_VERSION == 2 {
+        std::fs::write(&path, written()).expect("write blessed file");
+    }
+    let snapshot = Snapshot::open(&path).expect("the committed v2 file opens");
+    assert_eq!(snapshot.format_version(), 2);
+    snapshot.verify().expect("and verifies");
+    assert_eq!(read_projects(&snapshot), common::sample_projects());
+    let conda: Vec<CondaRecord> = snapshot
+        .conda_records_all()
+        .collect::<Result<_, _>>()
+        .expect("conda records decode");
+    assert_eq!(conda, common::sample_conda_records());
+    assert_eq!(snapshot.meta().conda_record_count, 4);
+    if FORMAT_VERSION == 2 {
         // The writer of this version still produces exactly the committed bytes.
-        let bytes = common::write(common::sample_meta(), &common::sample_projects());
-        assert_eq!(snapshot.as_bytes(), bytes.as_slice());
+        assert_eq!(snapshot.as_bytes(), written().as_slice());
     }
 }

@@ -16,10 +16,21 @@ fn exercise(snapshot: &Snapshot) {
     for name in snapshot.project_names() {
         let _ = name;
     }
+    for name in ["mkl", "numpy", "six", "a", "zzz"] {
+        let _ = snapshot.conda_records(name);
+    }
+    for record in snapshot.conda_records_all() {
+        let _ = record;
+    }
 }
 
+/// The sample holds PyPI projects and conda records, so corruption reaches both.
 fn sample() -> Vec<u8> {
-    common::write(common::sample_meta(), &common::sample_projects())
+    common::write_with_conda(
+        common::sample_meta(),
+        &common::sample_projects(),
+        &common::sample_conda_records(),
+    )
 }
 
 #[test]
@@ -81,7 +92,8 @@ fn garbage_bodies_never_panic() {
     let original = sample();
     for fill in 0..=255u8 {
         let mut bytes = original.clone();
-        let index_start = bytes.len() - 2 * 8;
+        // Two project and four conda index entries end the body.
+        let index_start = bytes.len() - (2 + 4) * 8;
         for byte in &mut bytes[128..index_start] {
             *byte = fill;
         }

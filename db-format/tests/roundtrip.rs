@@ -3,7 +3,8 @@
 mod common;
 
 use db_format::{
-    DependencyRecord, File, FileKind, MetadataSource, Project, Release, Snapshot, SnapshotMeta,
+    CondaRecord, DependencyRecord, File, FileKind, MetadataSource, Project, Release, Snapshot,
+    SnapshotMeta,
 };
 use proptest::collection::{btree_set, vec};
 use proptest::option;
@@ -39,6 +40,52 @@ fn sample_round_trips_and_counts_match() {
         .collect::<Result<_, _>>()
         .expect("names");
     assert_eq!(names, ["oldpkg", "requests"]);
+}
+
+#[test]
+fn conda_records_round_trip_and_are_found_by_name() {
+    let conda = common::sample_conda_records();
+    let bytes = common::write_with_conda(common::sample_meta(), &common::sample_projects(), &conda);
+    let snapshot = Snapshot::from_bytes(bytes).expect("opens");
+    snapshot.verify().expect("verifies");
+    assert_eq!(snapshot.meta().conda_record_count, 4);
+    assert_eq!(snapshot.meta().project_count, 2);
+    assert_eq!(
+        snapshot.conda_records("numpy").expect("lookup"),
+        conda[1..3]
+    );
+    assert_eq!(snapshot.conda_records("mkl").expect("lookup"), conda[..1]);
+    assert_eq!(snapshot.conda_records("six").expect("lookup"), conda[3..]);
+    for absent in ["", "a", "numpz", "zzz", "num"] {
+        assert_eq!(snapshot.conda_records(absent).expect("lookup"), vec![]);
+    }
+    // PyPI lookups are unaffected by the conda index that follows the project index.
+    assert_eq!(
+        snapshot.project("requests").expect("lookup"),
+        Some(common::sample_projects()[1].clone())
+    );
+}
+
+#[test]
+fn writer_refuses_conda_records_out_of_order_or_without_a_name() {
+    let conda = common::sample_conda_records();
+    let mut writer =
+        db_format::Writer::new(std::io::Cursor::new(Vec::new()), SnapshotMeta::default())
+            .expect("header");
+    writer.add_conda_record(&conda[1]).expect("valid");
+    for earlier in [&conda[0], &conda[1]] {
+        let err = writer.add_conda_record(earlier).expect_err("out of order");
+        assert!(
+            matches!(err, db_format::Error::CondaOutOfOrder { .. }),
+            "{err}"
+        );
+    }
+    let nameless = CondaRecord {
+        name: String::new(),
+        ..conda[3].clone()
+    };
+    let err = writer.add_conda_record(&nameless).expect_err("no name");
+    assert!(err.to_string().contains("name is empty"), "{err}");
 }
 
 #[test]
@@ -222,6 +269,70 @@ fn project(name: String) -> impl Strategy<Value = Project> {
     })
 }
 
+fn conda_record() -> impl Strategy<Value = CondaRecord> {
+    (
+        (
+            "[a-z][a-z0-9_-]{0,5}",
+            prop::sample::select(vec!["intel", "main", "conda-forge"]),
+            prop::sample::select(vec!["linux-64", "noarch", "osx-64"]),
+            "[a-z0-9._-]{1,8}",
+            prop::sample::select(vec![".tar.bz2", ".conda"]),
+            text(),
+            text(),
+            any::<u64>(),
+        ),
+        (
+            vec(text(), 0..4),
+            vec(text(), 0..3),
+            option::of(prop::sample::select(vec!["python", "generic"])),
+            any::<u64>(),
+            option::of(any::<[u8; 32]>()),
+            option::of(any::<[u8; 16]>()),
+            option::of(any::<i64>()),
+            prop::sample::select(vec!["https://conda.anaconda.org/", "file:///srv/", ""]),
+            any::<bool>(),
+        ),
+    )
+        .prop_map(
+            |(
+                (name, channel, subdir, stem, ext, version, build, build_number),
+                (depends, constrains, noarch, size, sha256, md5, timestamp, base, standard_url),
+            )| {
+                let filename = format!("{stem}{ext}");
+                CondaRecord {
+                    url: if standard_url {
+                        format!("{base}{channel}/{subdir}/{filename}")
+                    } else {
+                        format!("{base}{filename}.mirror")
+                    },
+                    name,
+                    channel: channel.into(),
+                    subdir: subdir.into(),
+                    filename,
+                    version,
+                    build,
+                    build_number,
+                    depends,
+                    constrains,
+                    noarch: noarch.map(str::to_owned),
+                    size,
+                    sha256,
+                    md5,
+                    timestamp,
+                }
+            },
+        )
+}
+
+/// Conda records in the snapshot's order, without duplicate keys.
+fn conda_records() -> impl Strategy<Value = Vec<CondaRecord>> {
+    vec(conda_record(), 0..8).prop_map(|mut records| {
+        records.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        records.dedup_by(|a, b| a.sort_key() == b.sort_key());
+        records
+    })
+}
+
 fn universe() -> impl Strategy<Value = (SnapshotMeta, Vec<Project>)> {
     (
         any::<i64>(),
@@ -260,6 +371,33 @@ proptest! {
         for project in &projects {
             let found = snapshot.project(&project.name).expect("lookup");
             prop_assert_eq!(found.as_ref(), Some(project));
+        }
+    }
+
+    #[test]
+    fn generated_conda_channels_round_trip_byte_for_byte(
+        (meta, projects) in universe(),
+        conda in conda_records(),
+    ) {
+        let bytes = common::write_with_conda(meta.clone(), &projects, &conda);
+        prop_assert_eq!(
+            &bytes,
+            &common::write_with_conda(meta.clone(), &projects, &conda),
+            "writing is deterministic"
+        );
+        let snapshot = Snapshot::from_bytes(bytes).expect("opens");
+        snapshot.verify().expect("verifies");
+        prop_assert_eq!(snapshot.meta().conda_record_count, conda.len() as u64);
+        let read: Vec<CondaRecord> =
+            snapshot.conda_records_all().collect::<Result<_, _>>().expect("decodes");
+        prop_assert_eq!(&read, &conda);
+        let read: Vec<Project> = snapshot.projects().collect::<Result<_, _>>().expect("decodes");
+        prop_assert_eq!(&read, &projects);
+        for record in &conda {
+            let found = snapshot.conda_records(&record.name).expect("lookup");
+            let expected: Vec<CondaRecord> =
+                conda.iter().filter(|r| r.name == record.name).cloned().collect();
+            prop_assert_eq!(found, expected);
         }
     }
 }

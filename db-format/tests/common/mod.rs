@@ -3,16 +3,85 @@
 use std::io::Cursor;
 
 use db_format::{
-    DependencyRecord, File, FileKind, MetadataSource, Project, Release, SnapshotMeta, Writer,
+    CondaRecord, DependencyRecord, File, FileKind, MetadataSource, Project, Release, SnapshotMeta,
+    Writer,
 };
 
 /// Write `projects` (already in name order) into an in-memory snapshot.
+#[allow(dead_code)] // not every test binary writes PyPI-only snapshots
 pub fn write(meta: SnapshotMeta, projects: &[Project]) -> Vec<u8> {
+    write_with_conda(meta, projects, &[])
+}
+
+/// Write `projects` and `conda` records (both already in order) into an in-memory snapshot.
+/// Conda records are added before the projects, to check that the order of the two kinds
+/// does not matter to the reader.
+pub fn write_with_conda(
+    meta: SnapshotMeta,
+    projects: &[Project],
+    conda: &[CondaRecord],
+) -> Vec<u8> {
     let mut writer = Writer::new(Cursor::new(Vec::new()), meta).expect("header");
+    for record in conda {
+        writer.add_conda_record(record).expect("valid conda record");
+    }
     for project in projects {
         writer.add_project(project).expect("valid project");
     }
     writer.finish().expect("finish").0.into_inner()
+}
+
+/// Conda records shaped like the intel channel's: one with sha256, one with md5 only, a noarch
+/// record, a URL that does not end with the file name, a spec that is not a valid match spec.
+#[allow(dead_code)] // not every test binary uses conda records
+pub fn sample_conda_records() -> Vec<CondaRecord> {
+    let record = |name: &str, subdir: &str, filename: &str| CondaRecord {
+        name: name.into(),
+        channel: "intel".into(),
+        subdir: subdir.into(),
+        filename: filename.into(),
+        version: "1.21.4".into(),
+        build: "py39h6c91a56_0".into(),
+        build_number: 0,
+        depends: vec![
+            "mkl >=2021.4.0,<2022.0a0".into(),
+            "python >=3.9,<3.10.0a0".into(),
+        ],
+        constrains: vec![],
+        noarch: None,
+        size: 6_000_000,
+        sha256: None,
+        md5: Some([0xab; 16]),
+        timestamp: Some(1_639_000_000_000),
+        url: format!("https://conda.anaconda.org/intel/{subdir}/{filename}"),
+    };
+    vec![
+        CondaRecord {
+            version: "2021.4.0".into(),
+            build: "intel_640".into(),
+            build_number: 640,
+            depends: vec!["intel-openmp 2021.*".into(), "tbb 2021.*".into()],
+            sha256: Some([0x5a; 32]),
+            ..record("mkl", "linux-64", "mkl-2021.4.0-intel_640.tar.bz2")
+        },
+        record("numpy", "linux-64", "numpy-1.21.4-py39h6c91a56_0.tar.bz2"),
+        CondaRecord {
+            build: "py39h6c91a56_1".into(),
+            build_number: 1,
+            constrains: vec!["numpy-base <0a0".into(), "this is (not a spec".into()],
+            md5: None,
+            timestamp: None,
+            url: "https://mirror.example/numpy.conda?token=x".into(),
+            ..record("numpy", "linux-64", "numpy-1.21.4-py39h6c91a56_1.conda")
+        },
+        CondaRecord {
+            version: "2.2.1".into(),
+            build: "pyhd3eb1b0_0".into(),
+            noarch: Some("python".into()),
+            depends: vec!["python >=3.6".into()],
+            ..record("six", "noarch", "six-2.2.1-pyhd3eb1b0_0.tar.bz2")
+        },
+    ]
 }
 
 /// A small, realistic universe: two projects, wheels with different metadata, an sdist with
