@@ -400,6 +400,15 @@ impl Formatter<'_, '_> {
             }
             External::FromDependencyOf(package, range, dep, dep_range) => match package {
                 Pkg::Root => format!("you require {}", package_range(dep, dep_range)),
+                Pkg::Build(name) => format!(
+                    "building {} from its sdist needs {}",
+                    self.versions(&Pkg::Base(name.clone()), range),
+                    package_range(dep, dep_range)
+                ),
+                Pkg::Base(_) if matches!(dep, Pkg::Build(_)) => format!(
+                    "{} is taken from its sdist, which must be built",
+                    self.versions(package, range)
+                ),
                 Pkg::Extra(name, _) if Some(name) == dep.name() => {
                     format!(
                         "{} belongs to {}",

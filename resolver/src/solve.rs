@@ -1,9 +1,27 @@
 //! The pubgrub [`DependencyProvider`] over a snapshot, and [`resolve`], the library entry point
 //! the CLI and the tests call.
 //!
-//! Packages are the root (the user's requirements), a project, or a project's extra. An extra is
-//! a virtual package pinned to its project's version (`a[x] 1.0` depends on `a ==1.0` and on the
-//! requirements `a 1.0` declares under `extra == "x"`), so extras of one project always agree.
+//! Packages are the root (the user's requirements), a project, a project's extra, or the build
+//! of a project's sdist. An extra is a virtual package pinned to its project's version (`a[x] 1.0`
+//! depends on `a ==1.0` and on the requirements `a 1.0` declares under `extra == "x"`), so extras
+//! of one project always agree.
+//!
+//! **Build systems.** A release taken from its sdist depends on the virtual package `build(a)`
+//! at its own version, which depends on the sdist's build requirements (`[build-system]
+//! requires`, or `setup_requires`), markers evaluated for the target. So the build systems join
+//! the environment's one package set, as in the original mach-nix, rather than being resolved as
+//! a separate set: the Nix output has one attribute per name (`pySelf.flit-core` is both what
+//! idna builds with and what the environment would import), so two versions of one name could
+//! not both be built; and one set keeps `-c` constraints and `--providers` applying to build
+//! tools too. The price is that a build pin (`setuptools<60`) competes with run-time
+//! requirements; pubgrub then picks another release or explains the conflict ("building a 1.0
+//! from its sdist needs …"). Cycles through builds (an sdist building with a package that
+//! depends on it at run time, or `wheel` ↔ `setuptools`) are no problem for pubgrub (one version
+//! per name); the Nix output breaks them (see `nix/README.md`). A package that build-requires
+//! itself (a self-hosting backend such as `flit-core`) builds with its own tree: that edge is
+//! dropped. When the snapshot has no record read from the sdist itself (only a wheel's
+//! metadata), its build requirements are unknown and none are resolved; the Nix output then
+//! builds it with setuptools, PEP 517's default.
 //! Markers are evaluated once, for the target; `-c` constraints narrow every dependency on the
 //! constrained project. Candidates come from [`crate::provider`]; which one is tried first:
 //! - pre-releases compete with final releases only under `--pre`; otherwise a pre-release is
@@ -41,6 +59,9 @@ pub enum Pkg {
     Root,
     Base(PackageName),
     Extra(PackageName, ExtraName),
+    /// The build of a project's sdist: pinned to the project's version, its dependencies are the
+    /// sdist's build requirements.
+    Build(PackageName),
 }
 
 impl Pkg {
@@ -48,7 +69,7 @@ impl Pkg {
     pub fn name(&self) -> Option<&PackageName> {
         match self {
             Pkg::Root => None,
-            Pkg::Base(name) | Pkg::Extra(name, _) => Some(name),
+            Pkg::Base(name) | Pkg::Extra(name, _) | Pkg::Build(name) => Some(name),
         }
     }
 }
@@ -59,6 +80,7 @@ impl fmt::Display for Pkg {
             Pkg::Root => f.write_str("the requirements"),
             Pkg::Base(name) => write!(f, "{name}"),
             Pkg::Extra(name, extra) => write!(f, "{name}[{extra}]"),
+            Pkg::Build(name) => write!(f, "the build of {name}"),
         }
     }
 }
@@ -111,6 +133,17 @@ impl PackageData {
 }
 
 type Deps = BTreeMap<Pkg, Ranges<Version>>;
+
+/// Which dependencies of a release [`Solver::dependencies_of`] lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part<'e> {
+    /// The release's own run-time dependencies (and the build of its sdist, if it comes from one).
+    Run,
+    /// What the extra adds, plus the release itself.
+    Extra(&'e ExtraName),
+    /// The sdist's build requirements.
+    Build,
+}
 
 /// The dependency provider: the snapshot seen from one target.
 #[derive(Debug)]
@@ -295,38 +328,78 @@ impl<'a> Solver<'a> {
         }
     }
 
-    /// The dependencies of `name` at `version` (for the extra `extra`, only what it adds).
+    /// The record an sdist candidate's build requirements come from: one read from the sdist
+    /// itself (its own first, else another sdist-derived record of the release); `None` when
+    /// the snapshot only has wheel metadata for the release.
+    fn build_record<'d>(
+        data: &'d PackageData,
+        candidate: &Candidate,
+    ) -> Option<&'d DependencyRecord> {
+        let project = data.project.as_ref()?;
+        let Supply::File { release, file, .. } = &candidate.supply else {
+            return None;
+        };
+        // In bounds: `provider::candidates` took both indices from this very project.
+        let release = &project.releases[*release];
+        let from_sdist = |record: &&DependencyRecord| {
+            !matches!(
+                record.source,
+                MetadataSource::WheelMetadata | MetadataSource::Unknown
+            )
+        };
+        release.files[*file]
+            .dependencies
+            .and_then(|index| release.dependencies.get(index as usize))
+            .filter(from_sdist)
+            .or_else(|| release.dependencies.iter().find(from_sdist))
+    }
+
+    /// The dependencies of one part of `name` at `version`: the release's own run-time
+    /// dependencies (plus the build of its sdist when it comes from one), what an extra adds,
+    /// or the sdist's build requirements.
     fn dependencies_of(
         &self,
         name: &PackageName,
-        extra: Option<&ExtraName>,
+        part: Part<'_>,
         version: &Version,
     ) -> Result<Result<Deps, Unusable>, db_format::Error> {
         let data = self.package(name)?;
         let Some(candidate) = data.candidate(version) else {
             return Ok(Err(Unusable::NoMetadata("not a candidate".to_owned())));
         };
-        let record = match Self::record(&data, candidate) {
-            Ok(record) => record,
-            Err(unusable) => return Ok(Err(unusable)),
-        };
         let mut deps = Deps::new();
-        if extra.is_some() {
-            add(
+        let specs = if part == Part::Build {
+            Self::build_record(&data, candidate)
+                .map_or(&[][..], |record| record.build_requires.as_slice())
+        } else {
+            let record = match Self::record(&data, candidate) {
+                Ok(record) => record,
+                Err(unusable) => return Ok(Err(unusable)),
+            };
+            record.map_or(&[][..], |record| record.requires_dist.as_slice())
+        };
+        match part {
+            Part::Extra(_) => add(
                 &mut deps,
                 Pkg::Base(name.clone()),
                 Ranges::singleton(version.clone()),
-            );
+            ),
+            Part::Run if candidate.provider() == ProviderKind::Sdist => add(
+                &mut deps,
+                Pkg::Build(name.clone()),
+                Ranges::singleton(version.clone()),
+            ),
+            Part::Run | Part::Build => {}
         }
         let env = &self.options.target.markers;
-        for spec in record.map_or(&[][..], |record| record.requires_dist.as_slice()) {
+        for spec in specs {
             let requirement = match Requirement::<VerbatimUrl>::from_str(spec) {
                 Ok(requirement) => requirement,
                 Err(err) => return Ok(Err(Unusable::BadMetadata(format!("{spec:?}: {err}")))),
             };
-            let applies = match extra {
-                None => requirement.marker.evaluate(env, &[]),
-                Some(extra) => {
+            let applies = match part {
+                Part::Run | Part::Build => requirement.marker.evaluate(env, &[]),
+                Part::Extra(extra) => {
                     requirement
                         .marker
                         .evaluate(env, std::slice::from_ref(extra))
@@ -338,6 +411,10 @@ impl<'a> Solver<'a> {
             }
             let dep = requirement.name.clone();
             let range = self.constrain(&dep, requirement_ranges(&requirement));
+            if &dep == name && part == Part::Build {
+                // A self-hosting backend (flit-core builds with its own tree).
+                continue;
+            }
             if &dep == name {
                 // A project requiring its own extras (`a[all]` → `a[x]`): same version.
                 for other in &requirement.extras {
@@ -442,8 +519,9 @@ impl DependencyProvider for Solver<'_> {
     ) -> Result<Dependencies<Pkg, Ranges<Version>, Unusable>, ProviderFailure> {
         let deps = match package {
             Pkg::Root => Ok(self.root.clone()),
-            Pkg::Base(name) => self.dependencies_of(name, None, version)?,
-            Pkg::Extra(name, extra) => self.dependencies_of(name, Some(extra), version)?,
+            Pkg::Base(name) => self.dependencies_of(name, Part::Run, version)?,
+            Pkg::Extra(name, extra) => self.dependencies_of(name, Part::Extra(extra), version)?,
+            Pkg::Build(name) => self.dependencies_of(name, Part::Build, version)?,
         };
         Ok(match deps {
             Ok(deps) => Dependencies::Available(deps.into_iter().collect()),
@@ -541,25 +619,27 @@ fn build_resolution(
         let mut names = BTreeSet::new();
         let mut activated: Vec<String> = extras.get(name).cloned().unwrap_or_default();
         activated.sort();
-        let mut sources = vec![None];
-        sources.extend(selected.keys().filter_map(|p| match p {
-            Pkg::Extra(n, e) if n == name => Some(Some(e.clone())),
+        let mut parts = vec![Part::Run];
+        parts.extend(selected.keys().filter_map(|p| match p {
+            Pkg::Extra(n, e) if n == name => Some(Part::Extra(e)),
             _ => None,
         }));
-        for extra in &sources {
-            if let Ok(deps) = solver
-                .dependencies_of(name, extra.as_ref(), version)
+        let names_of = |part: Part<'_>| -> Result<BTreeSet<String>, ResolveError> {
+            Ok(solver
+                .dependencies_of(name, part, version)
                 .map_err(ResolveError::Snapshot)?
-            {
-                names.extend(
+                .map(|deps| {
                     deps.keys()
                         .filter_map(Pkg::name)
                         .filter(|dep| *dep != name)
-                        .map(|dep| dep.to_string()),
-                );
-            }
+                        .map(|dep| dep.to_string())
+                        .collect()
+                })
+                .unwrap_or_default())
+        };
+        for part in parts {
+            names.extend(names_of(part)?);
         }
-        let record = Solver::record(&data, candidate).ok().flatten();
         let (provider, file) = match &candidate.supply {
             Supply::File {
                 release,
@@ -588,27 +668,10 @@ fn build_resolution(
             ),
         };
         let is_sdist = provider == Provider::Sdist;
-        let resolved_names: BTreeSet<String> = selected
-            .keys()
-            .filter_map(|p| match p {
-                Pkg::Base(n) => Some(n.to_string()),
-                _ => None,
-            })
-            .collect();
-        let build_dependencies = if is_sdist {
-            record
-                .map(|record| {
-                    record
-                        .build_requires
-                        .iter()
-                        .filter_map(|spec| Requirement::<VerbatimUrl>::from_str(spec).ok())
-                        .map(|req| req.name.to_string())
-                        .filter(|dep| resolved_names.contains(dep))
-                        .collect::<BTreeSet<_>>()
-                        .into_iter()
-                        .collect()
-                })
-                .unwrap_or_default()
+        // Every build requirement of a chosen sdist is in the resolution: `build(name)` was
+        // resolved with the rest.
+        let build_dependencies = if selected.contains_key(&Pkg::Build(name.clone())) {
+            names_of(Part::Build)?.into_iter().collect()
         } else {
             Vec::new()
         };
@@ -618,13 +681,10 @@ fn build_resolution(
             provider,
             file,
             extras: activated,
-            dependencies: names
-                .into_iter()
-                .filter(|dep| resolved_names.contains(dep))
-                .collect(),
+            dependencies: names.into_iter().collect(),
             build_dependencies,
             build_backend: if is_sdist {
-                record.and_then(|r| r.build_backend.clone())
+                Solver::build_record(&data, candidate).and_then(|r| r.build_backend.clone())
             } else {
                 None
             },

@@ -196,8 +196,6 @@ fn cli_gen_with_the_nixpkgs_provider_evaluates_against_that_nixpkgs() {
 }
 
 #[test]
-#[ignore = "solve.rs keeps only build requirements that the run-time resolution already has \
-            (idna's flit-core is dropped); enable once build systems are resolved too (issue 5)"]
 fn nix_build_cli_gen_sdists_build_with_their_resolved_build_systems() {
     // Every package from its sdist: six and idna are built with setuptools and flit-core, which
     // are themselves built from their sdists (both are their own PEP 517 backends).

@@ -275,3 +275,161 @@ fn the_project_requires_python_is_checked() {
         "{err}"
     );
 }
+
+/// `name version` taken from its sdist only, with these build requirements.
+fn sdist_only(
+    universe: &mut common::Universe,
+    name: &str,
+    version: &str,
+    requires: &[&str],
+    build_requires: &[&str],
+) {
+    universe.entry(name.to_owned()).or_default().insert(
+        version.to_owned(),
+        common::VersionSpec {
+            requires: requires.iter().map(|r| (*r).to_owned()).collect(),
+            wheel: Some(false),
+            build_requires: Some(build_requires.iter().map(|r| (*r).to_owned()).collect()),
+            build_backend: Some("flit_core.buildapi".to_owned()),
+            ..common::VersionSpec::default()
+        },
+    );
+}
+
+fn package<'r>(
+    resolution: &'r Resolution,
+    name: &str,
+) -> &'r resolver::resolution::ResolvedPackage {
+    resolution
+        .packages
+        .iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("{name} is resolved"))
+}
+
+#[test]
+fn sdist_build_systems_are_resolved_for_the_target() {
+    let mut universe = common::universe(&[
+        ("flit-core", "3.9.0", &[]),
+        ("flit-core", "4.0.0", &[]),
+        ("tomli", "2.0.1", &[]),
+        ("py2only", "1.0", &[]),
+    ]);
+    sdist_only(
+        &mut universe,
+        "idna",
+        "3.7",
+        &[],
+        &[
+            "flit_core >=3.2,<4",
+            "tomli[all] ; python_version >= '3.8'",
+            "py2only ; python_version < '3'",
+        ],
+    );
+    universe
+        .get_mut("tomli")
+        .and_then(|versions| versions.get_mut("2.0.1"))
+        .expect("present")
+        .extras
+        .insert("all".to_owned(), vec![]);
+    let resolution = run(&universe, "idna\n", &options()).expect("resolves");
+    assert_eq!(
+        pins(&resolution),
+        ["flit-core==3.9.0", "idna==3.7", "tomli==2.0.1"]
+    );
+    let idna = package(&resolution, "idna");
+    assert_eq!(idna.provider, Provider::Sdist);
+    assert_eq!(idna.build_dependencies, ["flit-core", "tomli"]);
+    assert!(idna.dependencies.is_empty(), "{:?}", idna.dependencies);
+    assert_eq!(idna.build_backend.as_deref(), Some("flit_core.buildapi"));
+    assert_eq!(resolution.requested, ["idna"]);
+    // From a wheel nothing is built: no build system joins the resolution.
+    universe
+        .get_mut("idna")
+        .and_then(|versions| versions.get_mut("3.7"))
+        .expect("present")
+        .wheel = Some(true);
+    let resolution = run(&universe, "idna\n", &options()).expect("resolves");
+    assert_eq!(pins(&resolution), ["idna==3.7"]);
+    assert!(package(&resolution, "idna").build_dependencies.is_empty());
+}
+
+#[test]
+fn build_system_cycles_and_self_hosting_backends_resolve() {
+    let mut universe = common::Universe::new();
+    // setuptools and wheel build with each other; flit-core builds with itself.
+    sdist_only(&mut universe, "setuptools", "70.0", &[], &["wheel"]);
+    sdist_only(&mut universe, "wheel", "0.43", &[], &["setuptools>=40"]);
+    sdist_only(&mut universe, "flit-core", "3.9.0", &[], &["flit_core"]);
+    sdist_only(
+        &mut universe,
+        "six",
+        "1.16.0",
+        &["wheel"],
+        &["setuptools", "flit-core"],
+    );
+    let sdists = ResolveOptions {
+        providers: ProviderConfig::parse("_default=sdist").expect("providers"),
+        ..options()
+    };
+    let resolution = run(&universe, "six\n", &sdists).expect("resolves");
+    assert_eq!(
+        pins(&resolution),
+        [
+            "flit-core==3.9.0",
+            "setuptools==70.0",
+            "six==1.16.0",
+            "wheel==0.43"
+        ]
+    );
+    assert_eq!(
+        package(&resolution, "six").build_dependencies,
+        ["flit-core", "setuptools"]
+    );
+    assert_eq!(package(&resolution, "six").dependencies, ["wheel"]);
+    assert_eq!(
+        package(&resolution, "setuptools").build_dependencies,
+        ["wheel"]
+    );
+    assert_eq!(
+        package(&resolution, "wheel").build_dependencies,
+        ["setuptools"]
+    );
+    assert!(
+        package(&resolution, "flit-core")
+            .build_dependencies
+            .is_empty()
+    );
+    // Run-time cycles only: builds do not make `cycles` (pylock installs no builds).
+    assert!(resolution.cycles.is_empty(), "{:?}", resolution.cycles);
+}
+
+#[test]
+fn an_unbuildable_sdist_falls_back_or_says_which_build_requirement_failed() {
+    let mut universe =
+        common::universe(&[("setuptools", "59.0", &[]), ("setuptools", "70.0", &[])]);
+    sdist_only(&mut universe, "app", "1.0", &[], &["setuptools"]);
+    sdist_only(&mut universe, "app", "2.0", &[], &["hatchling>=1"]);
+    // app 2.0's build system is not in the snapshot: app 1.0 is taken instead.
+    let resolution = run(&universe, "app\n", &options()).expect("resolves");
+    assert_eq!(pins(&resolution), ["app==1.0", "setuptools==70.0"]);
+    // Pinned to 2.0, the failure names the build requirement that cannot be met.
+    let err = run(&universe, "app==2.0\n", &options()).expect_err("unbuildable");
+    let text = err.to_string();
+    assert!(
+        text.contains("building app==2.0 from its sdist needs hatchling>=1")
+            && text.contains("hatchling is not in this snapshot"),
+        "{text}"
+    );
+    // A build pin that contradicts a run-time requirement: one package set, so a conflict.
+    sdist_only(&mut universe, "old", "1.0", &[], &["setuptools<60"]);
+    let err = run(&universe, "old\nsetuptools>=70\n", &options()).expect_err("conflict");
+    let text = err.to_string();
+    assert!(
+        matches!(err, ResolveError::Conflict { .. })
+            && text.contains("building old from its sdist needs setuptools<60")
+            && text.contains("old is taken from its sdist, which must be built")
+            && text.contains("you require setuptools>=70"),
+        "{text}"
+    );
+}

@@ -36,6 +36,10 @@ pub struct VersionSpec {
     pub sdist: Option<bool>,
     pub wheel: Option<bool>,
     pub wheel_tags: Option<Vec<String>>,
+    /// The sdist's build requirements: when set, the sdist gets its own record (read from its
+    /// `pyproject.toml`) with these and `build_backend`; otherwise it shares the wheel's record.
+    pub build_requires: Option<Vec<String>>,
+    pub build_backend: Option<String>,
 }
 
 /// package name → version → spec.
@@ -80,6 +84,15 @@ pub fn snapshot_bytes(universe: &Universe) -> Vec<u8> {
                 provides_extra: spec.extras.keys().cloned().collect(),
                 ..DependencyRecord::default()
             };
+            let sdist_record =
+                spec.build_requires
+                    .as_ref()
+                    .map(|build_requires| DependencyRecord {
+                        source: MetadataSource::Pyproject,
+                        build_requires: build_requires.clone(),
+                        build_backend: spec.build_backend.clone(),
+                        ..record.clone()
+                    });
             let stem = name.replace('-', "_");
             let mut filenames = Vec::new();
             if spec.sdist.unwrap_or(true) {
@@ -102,7 +115,9 @@ pub fn snapshot_bytes(universe: &Universe) -> Vec<u8> {
                     sha256: Some([u8::try_from(index % 256).unwrap_or(0); 32]),
                     upload_time: Some(CREATED - 86_400),
                     requires_python: spec.requires_python.clone(),
-                    dependencies: Some(0),
+                    dependencies: Some(u32::from(
+                        sdist_record.is_some() && filename.ends_with(".tar.gz"),
+                    )),
                     filename,
                     yanked: None,
                 })
@@ -112,7 +127,7 @@ pub fn snapshot_bytes(universe: &Universe) -> Vec<u8> {
                 yanked: spec.yanked.then(String::new),
                 requires_python: spec.requires_python.clone(),
                 upload_time: Some(CREATED - 86_400),
-                dependencies: vec![record],
+                dependencies: [record].into_iter().chain(sdist_record).collect(),
                 files,
             });
         }
