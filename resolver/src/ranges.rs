@@ -10,13 +10,16 @@
 //! `ranges(spec).contains(v) == spec.contains(v)`. The property tests below check exactly that
 //! against uv's own [`VersionSpecifier::contains`].
 //!
-//! Two approximations remain. `===V` (arbitrary equality, discouraged by PEP 440) compares
-//! strings; as a range it matches the versions equal to V, so `===1.0` also admits a release
-//! spelled `1` (published versions are normalized, so this needs two spellings of one version).
-//! And `>V` (V not a post-release) should also refuse versions that
-//! combine a pre-release and a post-release segment of V's release (`>1.0a1` refusing
-//! `1.0a2.post1`); there are infinitely many such gaps, so the range keeps them. Such versions
-//! are vanishingly rare on PyPI; the property test leaves exactly that case out.
+//! Two rules are no intervals, so they are made exact on the versions a project actually has
+//! ([`specifiers_to_ranges_among`], which the solver calls with the project's releases): `===V`
+//! (arbitrary equality) compares spellings, not values (uv: `V.to_string() ==
+//! version.to_string()`), so `===1.0` refuses a release `1.0.0` although the two are equal as
+//! versions; and `>V` (V not a post-release) refuses every post-release of V's release, also
+//! those that combine a pre-release and a post-release segment (`>1.0a1` refuses `1.0a2.post1`).
+//! A range cannot tell two spellings of one value apart, and the second rule has infinitely many
+//! gaps (one per pre-release), so both are cut only where the project has such a release. Without
+//! known releases ([`specifiers_to_ranges`]) the ranges keep them; the property tests check
+//! both against uv's [`VersionSpecifier::contains`], the exact one on every version.
 //!
 //! Pre-release *preference* (PEP 440's "pre-releases only when asked for") is not a property of
 //! the set: it is applied when a version is chosen (see `solve`).
@@ -32,6 +35,83 @@ pub fn specifiers_to_ranges(specifiers: &VersionSpecifiers) -> Ranges<Version> {
     specifiers.iter().fold(Ranges::full(), |acc, spec| {
         acc.intersection(&specifier_to_ranges(spec))
     })
+}
+
+/// The versions matched by every specifier of the set, exact (as uv's `contains`) on every
+/// version of `known` (a project's releases): see the module doc for the two rules this adds.
+pub fn specifiers_to_ranges_among(
+    specifiers: &VersionSpecifiers,
+    known: &[Version],
+) -> Ranges<Version> {
+    specifiers.iter().fold(Ranges::full(), |acc, spec| {
+        acc.intersection(&specifier_to_ranges_among(spec, known))
+    })
+}
+
+/// Whether the specifier needs the project's releases to be exact.
+pub fn needs_known_versions(specifier: &VersionSpecifier) -> bool {
+    match specifier.operator() {
+        Operator::ExactEqual => true,
+        Operator::GreaterThan => !specifier.version().is_post(),
+        _ => false,
+    }
+}
+
+/// One specifier, exact on every version of `known`.
+pub fn specifier_to_ranges_among(
+    specifier: &VersionSpecifier,
+    known: &[Version],
+) -> Ranges<Version> {
+    let ranges = specifier_to_ranges(specifier);
+    if !needs_known_versions(specifier) {
+        return ranges;
+    }
+    let version = specifier.version();
+    if *specifier.operator() == Operator::ExactEqual {
+        // `===` compares spellings: a release equal in value but spelled otherwise (`1.0.0` for
+        // `===1.0`) does not match, and the range (values) cannot hold one without the other.
+        let spelled = version.to_string();
+        let respelled = known
+            .iter()
+            .any(|k| k == version && k.to_string() != spelled);
+        // (A project has one release per value: PyPI refuses `1.0.0` beside `1.0`.)
+        let exact = known.iter().any(|k| k.to_string() == spelled);
+        return if respelled && !exact {
+            Ranges::empty()
+        } else {
+            ranges
+        };
+    }
+    // `>V`: the post-releases of the pre-releases of V's release (`1.0a2.post1` for `>1.0a1`),
+    // each pre-release's posts cut as one interval, `1.0a2.post0.dev0 ..= 1.0a2.post∞`.
+    known
+        .iter()
+        .filter(|k| {
+            k.is_pre()
+                && k.is_post()
+                && k.epoch() == version.epoch()
+                && same_release(&k.release(), &version.release())
+        })
+        .filter_map(|k| {
+            let pre = k.pre()?;
+            let mut base = k.clone().without_local();
+            // Setting the pre-release clears the post and dev segments.
+            base.bump(BumpCommand::BumpPrerelease {
+                kind: pre.kind,
+                value: Some(pre.number),
+            });
+            Some(Ranges::between(
+                above_locals(base.clone()),
+                base.with_max(Some(0)),
+            ))
+        })
+        .fold(ranges, |acc, posts| acc.intersection(&posts.complement()))
+}
+
+/// Release segments equal with trailing zeros ignored (`1.0` and `1.0.0`), as PEP 440 compares.
+fn same_release(a: &[u64], b: &[u64]) -> bool {
+    let len = a.len().max(b.len());
+    (0..len).all(|i| a.get(i).unwrap_or(&0) == b.get(i).unwrap_or(&0))
 }
 
 /// The versions matched by one specifier.
@@ -230,6 +310,13 @@ mod tests {
                 let ranges = specifier_to_ranges(&specifier);
                 for version in versions {
                     let version = Version::from_str(&version).expect("generated versions parse");
+                    // Exact on the known versions: every rule, `===` and `>V` included.
+                    prop_assert_eq!(
+                        specifier_to_ranges_among(&specifier, std::slice::from_ref(&version))
+                            .contains(&version),
+                        specifier.contains(&version),
+                        "{} among [{}]", spec, version
+                    );
                     let documented_gap = (*specifier.operator() == Operator::GreaterThan
                         && version.is_pre()
                         && version.is_post())
@@ -242,6 +329,25 @@ mod tests {
                         specifier.contains(&version),
                         "{} on {}", spec, version
                     );
+                }
+            }
+        }
+
+        /// With a whole project's releases known, every one of them is classified as uv does.
+        #[test]
+        fn ranges_among_known_versions_agree_with_contains(spec in specifier_strategy(), versions in prop::collection::vec(version_strategy(), 1..12)) {
+            if let Ok(specifiers) = VersionSpecifiers::from_str(&spec) {
+                // A project has one release per version value (PyPI refuses `1.0.0` beside `1.0`).
+                let mut known: Vec<Version> = Vec::new();
+                for version in &versions {
+                    let version = Version::from_str(version).expect("generated versions parse");
+                    if !known.contains(&version) {
+                        known.push(version);
+                    }
+                }
+                let ranges = specifiers_to_ranges_among(&specifiers, &known);
+                for version in &known {
+                    prop_assert_eq!(ranges.contains(version), specifiers.contains(version), "{} on {}", spec, version);
                 }
             }
         }
@@ -284,6 +390,56 @@ mod tests {
         assert!(!ranges("~=1.4.5").contains(&v("1.5")));
         assert!(!ranges("!=1.5").contains(&v("1.5+local")));
         assert!(ranges("===1.0").contains(&v("1.0")));
+    }
+
+    fn among(spec: &str, known: &[&str]) -> Vec<String> {
+        let known: Vec<Version> = known.iter().map(|k| v(k)).collect();
+        let set = VersionSpecifiers::from_str(spec).expect("valid specifier");
+        let ranges = specifiers_to_ranges_among(&set, &known);
+        let matched: Vec<String> = known
+            .iter()
+            .filter(|k| ranges.contains(k))
+            .map(ToString::to_string)
+            .collect();
+        let expected: Vec<String> = known
+            .iter()
+            .filter(|k| set.contains(k))
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(matched, expected, "{spec} disagrees with uv's contains");
+        matched
+    }
+
+    #[test]
+    fn arbitrary_equality_compares_spellings() {
+        assert_eq!(among("===1.0", &["1.0.0", "2.0"]), Vec::<String>::new());
+        assert_eq!(among("===1.0.0", &["1.0.0", "2.0"]), ["1.0.0"]);
+        assert_eq!(among("===1.0", &["0.9", "1.0", "1.0+local"]), ["1.0"]);
+        assert_eq!(among("===1.0+local", &["1.0", "1.0+local"]), ["1.0+local"]);
+        // Without known releases, the value range is all there is.
+        assert!(ranges("===1.0").contains(&v("1.0.0")));
+    }
+
+    #[test]
+    fn greater_than_refuses_post_releases_of_pre_releases_of_its_release() {
+        let known = [
+            "1.0a1",
+            "1.0a1.post1",
+            "1.0a2",
+            "1.0a2.post1",
+            "1.0a2.post1.dev1",
+            "1.0.0rc1.post3+local",
+            "1.0",
+            "1.0.post1",
+            "1.1a1.post1",
+        ];
+        assert_eq!(among(">1.0a1", &known), ["1.0a2", "1.0", "1.1a1.post1"]);
+        assert_eq!(
+            among(">1.0a1.post0", &known),
+            among(">=1.0a1.post1", &known)
+        );
+        assert_eq!(among(">1.0", &known), ["1.1a1.post1"]);
+        assert_eq!(among(">0.9", &known).len(), known.len());
     }
 
     #[test]

@@ -188,6 +188,10 @@ fn releases_text(mut known: Vec<Version>, range: &Ranges<Version>) -> Option<Str
 fn package_range(package: &Pkg, range: &Ranges<Version>) -> String {
     match package {
         Pkg::Root => package.to_string(),
+        _ if range.is_empty() => format!(
+            "{package} with specifiers no release satisfies (they contradict each other, or `===` \
+             names a spelling no release has: it compares strings, `===1.0` is not `1.0.0`)"
+        ),
         _ if range == &Ranges::full() => package.to_string(),
         _ => format!("{package}{}", range_text(range)),
     }

@@ -48,7 +48,9 @@ use crate::input::{Entry, Input};
 use crate::provider::{
     Candidate, Candidates, Mode, NixpkgsIndex, PackageOptions, ProviderConfig, ProviderKind, Supply,
 };
-use crate::ranges::{pinned_version, specifiers_to_ranges};
+use crate::ranges::{
+    needs_known_versions, pinned_version, specifiers_to_ranges, specifiers_to_ranges_among,
+};
 use crate::report::{self, ResolveError};
 use crate::resolution::{Provider, Resolution, ResolvedPackage, SnapshotPin, Target};
 use crate::target::TargetEnv;
@@ -161,13 +163,6 @@ pub(crate) struct Solver<'a> {
     discovered: RefCell<HashMap<Pkg, u32>>,
 }
 
-fn requirement_ranges(requirement: &Requirement) -> Ranges<Version> {
-    match &requirement.version_or_url {
-        Some(VersionOrUrl::VersionSpecifier(specifiers)) => specifiers_to_ranges(specifiers),
-        Some(VersionOrUrl::Url(_)) | None => Ranges::full(),
-    }
-}
-
 fn add(deps: &mut Deps, package: Pkg, range: Ranges<Version>) {
     match deps.get_mut(&package) {
         Some(existing) => *existing = existing.intersection(&range),
@@ -178,7 +173,11 @@ fn add(deps: &mut Deps, package: Pkg, range: Ranges<Version>) {
 }
 
 impl<'a> Solver<'a> {
-    pub(crate) fn new(snapshot: &'a Snapshot, input: &Input, options: &'a ResolveOptions) -> Self {
+    pub(crate) fn new(
+        snapshot: &'a Snapshot,
+        input: &Input,
+        options: &'a ResolveOptions,
+    ) -> Result<Self, db_format::Error> {
         let env = &options.target.markers;
         let mut solver = Solver {
             snapshot,
@@ -193,20 +192,9 @@ impl<'a> Solver<'a> {
             discovered: RefCell::new(HashMap::new()),
         };
         let active = |entry: &&Entry| entry.requirement.marker.evaluate(env, &[]);
-        for entry in input.constraints.iter().filter(active) {
-            let range = requirement_ranges(&entry.requirement);
-            solver.note_user_requirement(entry, &range);
-            let name = entry.requirement.name.clone();
-            let merged = match solver.constraints.remove(&name) {
-                Some(existing) => existing.intersection(&range),
-                None => range,
-            };
-            solver.constraints.insert(name, merged);
-        }
+        // Hashes and URLs first: they decide a package's candidates, which ranges may read.
         for entry in input.requirements.iter().filter(active) {
             let requirement = &entry.requirement;
-            let range = requirement_ranges(requirement);
-            solver.note_user_requirement(entry, &range);
             if let Some(VersionOrUrl::Url(url)) = &requirement.version_or_url {
                 solver
                     .urls
@@ -219,6 +207,21 @@ impl<'a> Solver<'a> {
                     .or_default()
                     .extend(entry.hashes.iter().copied());
             }
+        }
+        for entry in input.constraints.iter().filter(active) {
+            let range = solver.requirement_ranges(&entry.requirement)?;
+            solver.note_user_requirement(entry, &range);
+            let name = entry.requirement.name.clone();
+            let merged = match solver.constraints.remove(&name) {
+                Some(existing) => existing.intersection(&range),
+                None => range,
+            };
+            solver.constraints.insert(name, merged);
+        }
+        for entry in input.requirements.iter().filter(active) {
+            let requirement = &entry.requirement;
+            let range = solver.requirement_ranges(requirement)?;
+            solver.note_user_requirement(entry, &range);
             let range = solver.constrain(&requirement.name, range);
             add(
                 &mut solver.root,
@@ -233,7 +236,35 @@ impl<'a> Solver<'a> {
                 );
             }
         }
-        solver
+        Ok(solver)
+    }
+
+    /// The versions `requirement` allows, exact on the releases of its project (`===` and `>V`
+    /// need them, see [`crate::ranges`]; the project is read only for those).
+    fn requirement_ranges(
+        &self,
+        requirement: &Requirement,
+    ) -> Result<Ranges<Version>, db_format::Error> {
+        let Some(VersionOrUrl::VersionSpecifier(specifiers)) = &requirement.version_or_url else {
+            return Ok(Ranges::full());
+        };
+        if !specifiers.iter().any(needs_known_versions) {
+            return Ok(specifiers_to_ranges(specifiers));
+        }
+        let data = self.package(&requirement.name)?;
+        let known: Vec<Version> = data
+            .candidates
+            .candidates
+            .iter()
+            .map(|c| c.version.clone())
+            .chain(
+                data.candidates
+                    .rejected
+                    .iter()
+                    .filter_map(|(v, _)| v.parse().ok()),
+            )
+            .collect();
+        Ok(specifiers_to_ranges_among(specifiers, &known))
     }
 
     fn note_user_requirement(&mut self, entry: &Entry, range: &Ranges<Version>) {
@@ -410,7 +441,7 @@ impl<'a> Solver<'a> {
                 continue;
             }
             let dep = requirement.name.clone();
-            let range = self.constrain(&dep, requirement_ranges(&requirement));
+            let range = self.constrain(&dep, self.requirement_ranges(&requirement)?);
             if &dep == name && part == Part::Build {
                 // A self-hosting backend (flit-core builds with its own tree).
                 continue;
@@ -546,7 +577,7 @@ pub fn resolve(
             python: options.target.python.clone(),
         });
     }
-    let solver = Solver::new(snapshot, input, options);
+    let solver = Solver::new(snapshot, input, options).map_err(ResolveError::Snapshot)?;
     check_roots(&solver, input, &pin)?;
     let selected = match pubgrub::resolve(&solver, Pkg::Root, Version::new([0])) {
         Ok(selected) => selected,

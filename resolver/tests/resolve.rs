@@ -433,3 +433,40 @@ fn an_unbuildable_sdist_falls_back_or_says_which_build_requirement_failed() {
         "{text}"
     );
 }
+
+#[test]
+fn arbitrary_equality_and_greater_than_are_exact_on_the_releases() {
+    let universe = common::universe(&[
+        ("lib", "0.9", &[]),
+        ("lib", "1.0.0", &[]),
+        ("pre", "1.0a1", &[]),
+        ("pre", "1.0a2", &[]),
+        ("pre", "1.0a2.post1", &[]),
+        ("app", "1.0", &["lib===1.0"]),
+    ]);
+    // `===` compares spellings: the release is spelled `1.0.0`.
+    let resolution = run(&universe, "lib===1.0.0\n", &options()).expect("resolves");
+    assert_eq!(pins(&resolution), ["lib==1.0.0"]);
+    let err = run(&universe, "lib===1.0\n", &options()).expect_err("no such spelling");
+    assert!(
+        err.to_string()
+            .contains("you require lib with specifiers no release satisfies"),
+        "{err}"
+    );
+    // The same from a dependency's metadata.
+    let err = run(&universe, "app\n", &options()).expect_err("no such spelling");
+    assert!(
+        err.to_string()
+            .contains("app depends on lib with specifiers no release satisfies"),
+        "{err}"
+    );
+    assert_eq!(
+        pins(&run(&universe, "lib==1.0\n", &options()).expect("resolves")),
+        ["lib==1.0.0"]
+    );
+    // `>1.0a1` refuses `1.0a2.post1`, a post-release of a pre-release of 1.0.
+    let resolution = run(&universe, "pre>1.0a1\n", &options()).expect("resolves");
+    assert_eq!(pins(&resolution), ["pre==1.0a2"]);
+    let resolution = run(&universe, "pre>=1.0a1\n", &options()).expect("resolves");
+    assert_eq!(pins(&resolution), ["pre==1.0a2.post1"]);
+}
