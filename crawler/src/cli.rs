@@ -119,6 +119,13 @@ pub struct CrawlArgs {
     /// Write the crawl report (with request and byte counts) as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Conda channel subdirs to fetch (`CHANNEL/SUBDIR`, repeatable or comma separated, e.g.
+    /// `intel/linux-64`). Without a PyPI selection only the channels are crawled.
+    #[arg(long, value_delimiter = ',')]
+    pub conda: Vec<String>,
+    /// Where conda channels are fetched from (`URL/CHANNEL/SUBDIR/repodata.json`).
+    #[arg(long, default_value = crate::conda::DEFAULT_BASE_URL)]
+    pub conda_url: Url,
 }
 
 /// Parse a time: RFC 3339, `YYYY-MM-DD` (midnight UTC) or unix seconds.
@@ -202,7 +209,17 @@ fn start_of(args: &CrawlArgs) -> Result<Start> {
 }
 
 async fn crawl(args: CrawlArgs) -> Result<()> {
-    let start = start_of(&args)?;
+    // conda (issue 7): `--conda` without a PyPI selection crawls only the channels.
+    let pypi_selected = !args.packages.is_empty()
+        || args.packages_file.is_some()
+        || args.requirements.is_some()
+        || args.all
+        || args.since.is_some();
+    let start = if args.conda.is_empty() || pypi_selected {
+        Some(start_of(&args)?)
+    } else {
+        None
+    };
     let client = Client::new(ClientOptions {
         concurrency: args.concurrency.clamp(1, 64),
         requests_per_second: Some(args.rate).filter(|rate| *rate > 0.0),
@@ -215,6 +232,13 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
     if !index_url.path().ends_with('/') {
         index_url.set_path(&format!("{}/", index_url.path()));
     }
+    // conda (issue 7): the channels' repodata, then the PyPI crawl if one was asked for.
+    if !args.conda.is_empty() {
+        crate::conda::crawl_targets(&client, &args.conda_url, &args.state, &args.conda).await?;
+    }
+    let Some(start) = start else {
+        return Ok(());
+    };
     let feed = Feed::new(&client, &index_url, args.feed)?;
     let crawler = Crawler {
         client: client.clone(),
