@@ -22,6 +22,8 @@
 //! for pylock.toml, pyproject.toml and `--nixpkgs-json`, `sha2` to verify pinned snapshots.
 
 pub mod cli;
+/// Conda channels (issue 7): resolving conda match specs against a snapshot's conda records.
+pub mod conda;
 pub mod db;
 pub mod input;
 pub mod output;
