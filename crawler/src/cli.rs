@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use db_format::types::PackageName;
 use url::Url;
 
-use crate::crawl::{Api, CrawlOptions, Crawler, Shard, Start, WheelSample, requirements_names};
+use crate::closure::Wanted;
+use crate::crawl::{Api, CrawlOptions, Crawler, Shard, Start, WheelSample, requirements_wanted};
 use crate::extract::Limits;
 use crate::pypi::{Client, ClientOptions, Feed, FeedChoice, RequestKind, Since};
 use crate::state::State;
@@ -176,16 +177,16 @@ fn names_file(path: &PathBuf) -> Result<Vec<PackageName>> {
 fn start_of(args: &CrawlArgs) -> Result<Start> {
     let mut names = Vec::new();
     for name in &args.packages {
-        names.push(
+        names.push(Wanted::project(
             PackageName::from_str(name.trim())
                 .map_err(|err| Error::Usage(format!("--packages {name:?}: {err}")))?,
-        );
+        ));
     }
     if let Some(path) = &args.packages_file {
-        names.extend(names_file(path)?);
+        names.extend(names_file(path)?.into_iter().map(Wanted::project));
     }
     if let Some(path) = &args.requirements {
-        names.extend(requirements_names(path)?);
+        names.extend(requirements_wanted(path)?);
     }
     let chosen = [!names.is_empty(), args.all, args.since.is_some()]
         .into_iter()

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 use url::Url;
 
+use crate::closure::{Wanted, dependency_keys, split_key};
 use crate::extract::remote::{Pep658Probe, sdist_outcome, wheel_outcome};
 use crate::extract::{EXTRACTOR_VERSION, FileOutcome, Limits};
 use crate::progress::Progress;
@@ -83,7 +84,8 @@ impl FromStr for Shard {
 /// Where a crawl starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Start {
-    Packages(Vec<PackageName>),
+    /// Projects (with the extras asked of them, which `--with-deps` follows).
+    Packages(Vec<Wanted>),
     All,
     Since(Since, String),
 }
@@ -135,9 +137,9 @@ enum ProjectResult {
 /// A digest of everything that decides what a run does, so the same command resumes it.
 pub fn run_key(start: &Start, options: &CrawlOptions) -> String {
     let start = match start {
-        Start::Packages(names) => {
-            let names: BTreeSet<&str> = names.iter().map(PackageName::as_str).collect();
-            format!("packages:{names:?}")
+        Start::Packages(wanted) => {
+            let keys: BTreeSet<String> = wanted.iter().flat_map(Wanted::keys).collect();
+            format!("packages:{keys:?}")
         }
         Start::All => "all".to_string(),
         Start::Since(_, text) => format!("since:{text}"),
@@ -160,8 +162,9 @@ pub fn run_key(start: &Start, options: &CrawlOptions) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// Read a requirements file's project names (`-r` includes are followed).
-pub fn requirements_names(path: &Path) -> Result<Vec<PackageName>> {
+/// Read a requirements file's projects and the extras it asks of them (`-r` includes are
+/// followed).
+pub fn requirements_wanted(path: &Path) -> Result<Vec<Wanted>> {
     let text = fs_err::read_to_string(path)?;
     let mut names = Vec::new();
     let mut logical = String::new();
@@ -191,7 +194,7 @@ pub fn requirements_names(path: &Path) -> Result<Vec<PackageName>> {
             .or_else(|| entry.strip_prefix("--requirement "))
         {
             let included = path.parent().unwrap_or(Path::new(".")).join(include.trim());
-            names.extend(requirements_names(&included)?);
+            names.extend(requirements_wanted(&included)?);
             continue;
         }
         if entry.starts_with('-') {
@@ -205,7 +208,10 @@ pub fn requirements_names(path: &Path) -> Result<Vec<PackageName>> {
                 line: first_line,
                 message: format!("not a PEP 508 requirement: {err}"),
             })?;
-        names.push(requirement.name);
+        names.push(Wanted {
+            name: requirement.name,
+            extras: requirement.extras.to_vec(),
+        });
     }
     Ok(names)
 }
@@ -232,19 +238,6 @@ pub fn root_index_names(body: &[u8]) -> Vec<PackageName> {
         .collect()
 }
 
-/// The names a set of files' requirements mention (all extras, all markers).
-pub fn dependency_names(files: &[StoredFile]) -> Vec<String> {
-    let mut names = BTreeSet::new();
-    for extracted in files.iter().filter_map(|file| file.dependencies.as_ref()) {
-        for requirement in &extracted.record.requires_dist {
-            if let Ok(parsed) = ParsedRequirement::from_str(requirement) {
-                names.insert(parsed.name.to_string());
-            }
-        }
-    }
-    names.into_iter().collect()
-}
-
 /// Everything a crawl needs besides the state.
 #[derive(Debug, Clone)]
 pub struct Crawler {
@@ -256,9 +249,12 @@ pub struct Crawler {
 
 impl Crawler {
     async fn seeds(&self, state: &State, start: &Start) -> Result<(Vec<String>, Option<u64>)> {
-        let in_shard = |name: &String| self.options.shard.is_none_or(|shard| shard.contains(name));
+        let in_shard = |key: &String| {
+            let (name, _) = split_key(key);
+            self.options.shard.is_none_or(|shard| shard.contains(name))
+        };
         let (names, watermark): (Vec<String>, Option<u64>) = match start {
-            Start::Packages(names) => (names.iter().map(|name| name.to_string()).collect(), None),
+            Start::Packages(wanted) => (wanted.iter().flat_map(Wanted::keys).collect(), None),
             Start::All => {
                 let url = join(&self.options.index_url, "simple/")?;
                 let response = self
@@ -372,7 +368,8 @@ impl Crawler {
                     reused,
                 } => {
                     if self.options.with_deps {
-                        commit.enqueue = self.in_shard(dependency_names(&commit.files));
+                        let extras = state.run_extras(&run, &name)?;
+                        commit.enqueue = self.in_shard(dependency_keys(&commit.files, &extras));
                     }
                     state.commit_project(Some(&run), &commit)?;
                     report.projects += 1;
@@ -383,7 +380,8 @@ impl Crawler {
                 }
                 ProjectResult::Unchanged => {
                     let enqueue = if self.options.with_deps {
-                        self.in_shard(dependency_names(&state.files(&name)?))
+                        let extras = state.run_extras(&run, &name)?;
+                        self.in_shard(dependency_keys(&state.files(&name)?, &extras))
                     } else {
                         Vec::new()
                     };
@@ -419,10 +417,13 @@ impl Crawler {
         Ok(report)
     }
 
-    fn in_shard(&self, names: Vec<String>) -> Vec<String> {
-        names
-            .into_iter()
-            .filter(|name| self.options.shard.is_none_or(|shard| shard.contains(name)))
+    /// Keep the queue keys whose project is in this crawl's shard.
+    fn in_shard(&self, keys: Vec<String>) -> Vec<String> {
+        keys.into_iter()
+            .filter(|key| {
+                let (name, _) = split_key(key);
+                self.options.shard.is_none_or(|shard| shard.contains(name))
+            })
             .collect()
     }
 
@@ -676,14 +677,17 @@ mod tests {
             "# comment\n-r base.txt\nrequests[socks]>=2 ; python_version > '3'\n--index-url x\nZope.Interface \\\n  >=5\n",
         )
         .expect("writes");
-        let names: Vec<String> = requirements_names(&main)
+        let keys: Vec<String> = requirements_wanted(&main)
             .expect("parses")
-            .into_iter()
-            .map(|name| name.to_string())
+            .iter()
+            .flat_map(Wanted::keys)
             .collect();
-        assert_eq!(names, ["six", "requests", "zope-interface"]);
+        assert_eq!(
+            keys,
+            ["six", "requests", "requests[socks]", "zope-interface"]
+        );
         fs_err::write(&main, "ok\nnot a (valid requirement\n").expect("writes");
-        let err = requirements_names(&main).expect_err("invalid");
+        let err = requirements_wanted(&main).expect_err("invalid");
         assert!(err.to_string().contains("requirements.txt:2:"), "{err}");
     }
 }

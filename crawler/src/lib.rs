@@ -27,6 +27,7 @@
 //! and on whole files; `quick-xml` for the XML-RPC change feed; `jiff` for RFC 3339 upload times.
 
 pub mod cli;
+pub mod closure;
 /// Conda channels (issue 7): repodata fetch into the state, records into the snapshot.
 pub mod conda;
 pub mod crawl;

@@ -67,6 +67,12 @@ CREATE TABLE IF NOT EXISTS run_queue (
     PRIMARY KEY (run, name)
 );
 CREATE INDEX IF NOT EXISTS run_queue_pending ON run_queue(run, done, name);
+CREATE TABLE IF NOT EXISTS run_extras (
+    run INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    extra TEXT NOT NULL,
+    PRIMARY KEY (run, name, extra)
+);
 ";
 
 /// A file's dependency record, how it was obtained, and by which extractor version.
@@ -328,6 +334,21 @@ impl State {
             .map_err(|err| self.err(err))
     }
 
+    /// The extras requested of `name` in `run` (for `--with-deps`), sorted.
+    pub fn run_extras(&self, run: &Run, name: &str) -> Result<Vec<String>> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT extra FROM run_extras WHERE run = ?1 AND name = ?2 ORDER BY extra",
+            )
+            .map_err(|err| self.err(err))?;
+        let rows = statement
+            .query_map(params![run.id, name], |row| row.get(0))
+            .map_err(|err| self.err(err))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|err| self.err(err))
+    }
+
     /// (done, queued) counts of a run.
     pub fn run_counts(&self, run: &Run) -> Result<(u64, u64)> {
         self.conn
@@ -365,6 +386,8 @@ impl State {
         tx.execute("UPDATE runs SET finished = 1 WHERE id = ?1", [run.id])
             .map_err(wrap)?;
         tx.execute("DELETE FROM run_queue WHERE run = ?1", [run.id])
+            .map_err(wrap)?;
+        tx.execute("DELETE FROM run_extras WHERE run = ?1", [run.id])
             .map_err(wrap)?;
         tx.commit().map_err(wrap)
     }
@@ -634,11 +657,26 @@ impl State {
     }
 }
 
-fn enqueue(tx: &Transaction<'_>, run: i64, names: &[String]) -> rusqlite::Result<()> {
-    let mut statement =
+/// Queue `keys` (see [`crate::closure`]: `name` or `name[extra]`). An extra first requested
+/// after its project was done in this run queues the project again, so its dependencies under
+/// that extra are followed too.
+fn enqueue(tx: &Transaction<'_>, run: i64, keys: &[String]) -> rusqlite::Result<()> {
+    let mut queue =
         tx.prepare_cached("INSERT OR IGNORE INTO run_queue (run, name) VALUES (?1, ?2)")?;
-    for name in names {
-        statement.execute(params![run, name])?;
+    let mut extras = tx.prepare_cached(
+        "INSERT OR IGNORE INTO run_extras (run, name, extra) VALUES (?1, ?2, ?3)",
+    )?;
+    let mut requeue = tx.prepare_cached(
+        "UPDATE run_queue SET done = 0 WHERE run = ?1 AND name = ?2 AND done = 1",
+    )?;
+    for key in keys {
+        let (name, extra) = crate::closure::split_key(key);
+        queue.execute(params![run, name])?;
+        if let Some(extra) = extra
+            && extras.execute(params![run, name, extra])? == 1
+        {
+            requeue.execute(params![run, name])?;
+        }
     }
     Ok(())
 }
@@ -723,6 +761,39 @@ mod tests {
                 extractor: 1,
             }),
         }
+    }
+
+    #[test]
+    fn an_extra_requested_after_its_project_was_done_queues_it_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut state = State::open(dir.path()).expect("opens");
+        let run = state
+            .begin_run("x", || Ok((vec!["a".into(), "b[fast]".into()], None)))
+            .expect("begins");
+        assert_eq!(state.pending(&run).expect("pending"), ["a", "b"]);
+        assert_eq!(state.run_extras(&run, "b").expect("extras"), ["fast"]);
+        let commit = |name: &str, enqueue: &[&str]| ProjectCommit {
+            name: name.into(),
+            last_serial: 1,
+            etag: None,
+            files: vec![file(&format!("{name}-1.0-py3-none-any.whl"), &[])],
+            enqueue: enqueue.iter().map(|key| key.to_string()).collect(),
+        };
+        state
+            .commit_project(Some(&run), &commit("a", &[]))
+            .expect("commits");
+        state
+            .commit_project(Some(&run), &commit("b", &[]))
+            .expect("commits");
+        assert!(state.pending(&run).expect("pending").is_empty());
+        // `b[fast]` is known already: nothing to do; `a[slow]` is new: `a` is crawled again.
+        state
+            .commit_project(Some(&run), &commit("c", &["a[slow]", "b[fast]"]))
+            .expect("commits");
+        assert_eq!(state.pending(&run).expect("pending"), ["a"]);
+        assert_eq!(state.run_extras(&run, "a").expect("extras"), ["slow"]);
+        state.finish_run(&run).expect("finishes");
+        assert!(state.run_extras(&run, "a").expect("extras").is_empty());
     }
 
     #[test]
