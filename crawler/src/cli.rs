@@ -75,7 +75,8 @@ pub struct CrawlArgs {
     /// The change source for `--since`.
     #[arg(long, value_enum, default_value = "auto")]
     pub feed: FeedChoice,
-    /// Follow the dependencies of crawled releases (all extras, all markers), transitively.
+    /// Follow the dependencies of crawled releases transitively: every marker, and the
+    /// requirements of an extra when a root or a followed requirement asks for that extra.
     #[arg(long)]
     pub with_deps: bool,
     /// Keep only files uploaded before this time (RFC 3339, YYYY-MM-DD or unix seconds).

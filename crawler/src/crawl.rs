@@ -2,8 +2,9 @@
 //!
 //! Projects are fetched concurrently (each in its own task, its files' metadata fetched
 //! concurrently too, all bounded by the client's semaphore) and committed one by one by this
-//! loop, which owns the state. `--with-deps` queues every project named by a crawled release's
-//! requirements (all extras, all markers) in the same transaction that stores the release.
+//! loop, which owns the state. `--with-deps` queues the projects a crawled release's
+//! requirements name (every marker; extras only when requested, see [`crate::closure`]) in the
+//! same transaction that stores the release.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::Path;
