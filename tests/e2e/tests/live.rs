@@ -1,0 +1,141 @@
+//! Live end-to-end tests against real PyPI (names start with `live_`; nextest retries them on
+//! transient failures): crawl a real requirement closure as of a fixed date, publish the
+//! snapshot, resolve it with `mach-nix`, install the hashed lock with pip into a fresh venv,
+//! and compare the pins with `uv pip compile` for the same date and target.
+
+use std::process::Command;
+
+use e2e::{binary, crawl_and_publish, pins, requirements, run, uv_pins};
+
+/// The host interpreter the lock is installed into: CPython 3.11 on glibc 2.36 (Debian 12).
+const HOST_PYTHON: &str = "3.11";
+const HOST_GLIBC: &str = "2.36";
+
+fn resolve(work: &std::path::Path, sha: &str, reqs: &std::path::Path, args: &[&str]) -> String {
+    let output = run(Command::new(binary("mach-nix"))
+        .arg("gen")
+        .arg("-r")
+        .arg(reqs)
+        .arg("--db")
+        .arg(format!("sha256:{sha}"))
+        .arg("--db-dir")
+        .arg(work.join("snapshots"))
+        .args(args));
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
+#[test]
+fn live_web_closure_installs_with_pip_and_matches_uv() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let reqs = requirements("web.txt");
+    let sha = crawl_and_publish(&reqs, work.path());
+
+    let lock = resolve(
+        work.path(),
+        &sha,
+        &reqs,
+        &[
+            "-p",
+            HOST_PYTHON,
+            "--manylinux",
+            HOST_GLIBC,
+            "--format",
+            "requirements",
+        ],
+    );
+    let ours = pins(&lock);
+    let theirs = uv_pins(
+        &reqs,
+        HOST_PYTHON,
+        &format!("x86_64-manylinux_{}", HOST_GLIBC.replace('.', "_")),
+    );
+    assert_eq!(
+        ours,
+        theirs,
+        "mach-nix and uv disagree on {}",
+        reqs.display()
+    );
+    for name in ["requests", "flask", "pysocks", "urllib3", "werkzeug"] {
+        assert!(
+            ours.contains_key(name),
+            "{name} missing from the lock:\n{lock}"
+        );
+    }
+
+    // The lock installs with pip's hash checking into a fresh venv, and pip check is clean.
+    let lock_path = work.path().join("requirements.lock.txt");
+    std::fs::write(&lock_path, &lock).expect("write lock");
+    let venv = work.path().join("venv");
+    run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
+    let pip = venv.join("bin/pip");
+    run(Command::new(&pip)
+        .args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--require-hashes",
+            "--no-deps",
+            "-r",
+        ])
+        .arg(&lock_path));
+    run(Command::new(&pip).args(["check", "--disable-pip-version-check"]));
+    run(Command::new(venv.join("bin/python")).args(["-c", "import requests, flask, socks"]));
+
+    // pylock.toml from the same resolution lists the same packages, each with URL and sha256.
+    let pylock = resolve(
+        work.path(),
+        &sha,
+        &reqs,
+        &[
+            "-p",
+            HOST_PYTHON,
+            "--manylinux",
+            HOST_GLIBC,
+            "--format",
+            "pylock",
+        ],
+    );
+    let parsed: toml::Table = toml::from_str(&pylock).expect("pylock.toml parses");
+    let packages = parsed["packages"].as_array().expect("[[packages]]");
+    assert_eq!(packages.len(), ours.len());
+    for package in packages {
+        let text = package.to_string();
+        assert!(text.contains("sha256"), "no hash in {text}");
+        assert!(
+            text.contains("https://files.pythonhosted.org/"),
+            "no URL in {text}"
+        );
+    }
+}
+
+#[test]
+fn live_cli_tools_match_uv_on_four_systems() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let reqs = requirements("cli.txt");
+    let sha = crawl_and_publish(&reqs, work.path());
+    for (system, python, uv_platform) in [
+        ("x86_64-linux", "3.12", "x86_64-manylinux_2_39"),
+        ("aarch64-linux", "3.11", "aarch64-manylinux_2_39"),
+        ("x86_64-darwin", "3.12", "x86_64-apple-darwin"),
+        ("aarch64-darwin", "3.13", "aarch64-apple-darwin"),
+    ] {
+        let lock = resolve(
+            work.path(),
+            &sha,
+            &reqs,
+            &["-p", python, "--system", system, "--format", "requirements"],
+        );
+        let ours = pins(&lock);
+        let theirs = uv_pins(&reqs, python, uv_platform);
+        assert_eq!(
+            ours, theirs,
+            "{system} / {python}: mach-nix and uv disagree"
+        );
+        for name in ["click", "rich", "typer", "attrs", "markdown-it-py"] {
+            assert!(
+                ours.contains_key(name),
+                "{system}: {name} missing from the lock:\n{lock}"
+            );
+        }
+    }
+}
