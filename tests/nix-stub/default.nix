@@ -240,6 +240,21 @@ let
     };
     python3 = self.python311;
     autoPatchelfHook = marker "auto-patchelf-hook";
+    # For conda packages (issue 7): nixpkgs' `stdenv.mkDerivation`, evaluated but not built (the
+    # stub has no toolchain and no patchelf): a derivation that fails when built, carrying the
+    # arguments it was given (`mkDerivationArguments`); the unpacking tools are markers.
+    stdenv = stdenv // {
+      mkDerivation = args@{ pname, version, ... }:
+        derivation {
+          name = "${pname}-${version}";
+          system = builtins.currentSystem;
+          builder = "/bin/sh";
+          args = [ "-c" "echo 'the nixpkgs stub cannot build stdenv.mkDerivation packages' >&2; exit 1" ];
+        } // { inherit pname version; mkDerivationArguments = args; };
+    };
+    unzip = marker "unzip";
+    zstd = marker "zstd";
+    bzip2 = marker "bzip2";
     pythonManylinuxPackages =
       let
         manylinux1 = map marker [ "glibc" "libX11" "libXext" "libXrender" "libICE" "libSM" "libGL" "glib" "ncurses" ];

@@ -22,7 +22,9 @@
 //! and build semantics (which `rattler_conda_types` implements: the same crate pixi and
 //! rattler-build use, chosen over re-implementing conda's version ordering and match specs).
 
+pub mod mixed;
 pub mod names;
+pub mod nix;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -112,6 +114,14 @@ impl VirtualPackages {
             packages.push(("__cuda".into(), cuda.into()));
         }
         VirtualPackages { packages }
+    }
+
+    /// The target also provides `python` (the interpreter comes from nixpkgs, not the channel):
+    /// conda packages' `python` dependencies are checked against `version` and nothing of the
+    /// channel's python (nor its own dependencies) is installed.
+    pub fn with_python(mut self, version: &str) -> Self {
+        self.packages.push(("python".into(), version.into()));
+        self
     }
 
     fn version(&self, name: &str) -> Option<&str> {
@@ -301,7 +311,7 @@ impl Provider<'_> {
         for (spec, text) in specs.iter().zip(texts) {
             let name = spec_name(spec, text)?;
             let (_, nameless) = spec.clone().into_nameless();
-            if name.starts_with("__") {
+            if name.starts_with("__") || self.options.virtual_packages.version(&name).is_some() {
                 let fits = self
                     .options
                     .virtual_packages

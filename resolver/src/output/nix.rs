@@ -614,7 +614,7 @@ fn pkg_list(names: &[&str]) -> String {
     format!("[ {} ]", items.join(" "))
 }
 
-fn nix_string_list<S: AsRef<str>>(items: &[S]) -> String {
+pub(crate) fn nix_string_list<S: AsRef<str>>(items: &[S]) -> String {
     if items.is_empty() {
         return "[ ]".to_string();
     }
@@ -623,7 +623,7 @@ fn nix_string_list<S: AsRef<str>>(items: &[S]) -> String {
 }
 
 /// A Nix string literal: `"`, `\` and `${` escaped, control characters spelled out.
-fn nix_string(text: &str) -> String {
+pub(crate) fn nix_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     let mut chars = text.chars().peekable();
@@ -644,7 +644,7 @@ fn nix_string(text: &str) -> String {
 
 /// An attribute name: bare when it is a Nix identifier and no keyword, quoted otherwise
 /// (`"2to3"`, `"or"`).
-fn nix_attr(name: &str) -> String {
+pub(crate) fn nix_attr(name: &str) -> String {
     const KEYWORDS: [&str; 10] = [
         "assert", "else", "if", "in", "inherit", "let", "or", "rec", "then", "with",
     ];
@@ -660,7 +660,7 @@ fn nix_attr(name: &str) -> String {
     }
 }
 
-fn hex(bytes: &[u8; 32]) -> String {
+pub(crate) fn hex(bytes: &[u8; 32]) -> String {
     bytes.iter().fold(String::with_capacity(64), |mut out, b| {
         let _ = write!(out, "{b:02x}");
         out
