@@ -45,6 +45,72 @@ impl CondaSelection {
     }
 }
 
+/// The conda entries of a `--providers` text: channels (in order) and which packages they supply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CondaProviders {
+    pub channels: Vec<String>,
+    pub selection: CondaSelection,
+}
+
+/// Take the `conda`/`conda/CHANNEL` items out of an inline `--providers` text
+/// (`_default=conda/intel,wheel numpy=conda/intel`): returns the text for the PyPI providers
+/// (`None` when nothing is left) and the conda part (`None` when there is none).
+///
+/// Conda must come first where it is named: a package is taken from conda when the channels have
+/// it, and falls back to the providers after conda otherwise; conda as a later fallback (after
+/// `wheel`) is refused, as the two passes cannot express it.
+pub fn split_providers(spec: &str) -> Result<(Option<String>, Option<CondaProviders>), CondaError> {
+    let mut channels: Vec<String> = Vec::new();
+    let mut all = false;
+    let mut names = BTreeSet::new();
+    let mut rest = Vec::new();
+    for entry in spec.split_whitespace() {
+        let Some((name, list)) = entry.split_once('=') else {
+            rest.push(entry.to_string());
+            continue;
+        };
+        let mut others = Vec::new();
+        for (position, item) in list.split(',').enumerate() {
+            match super::parse_provider(item) {
+                Some(parsed) => {
+                    if position != 0 {
+                        return Err(CondaError::BadProvider(format!(
+                            "{entry}: conda must be the first provider of {name}"
+                        )));
+                    }
+                    for channel in parsed? {
+                        if !channels.contains(&channel) {
+                            channels.push(channel);
+                        }
+                    }
+                    if name == "_default" {
+                        all = true;
+                    } else {
+                        names.insert(db_format::types::normalize_name(name).map_or_else(
+                            |_| name.to_ascii_lowercase(),
+                            |normalized| normalized.to_string(),
+                        ));
+                    }
+                }
+                None => others.push(item),
+            }
+        }
+        if !others.is_empty() {
+            rest.push(format!("{name}={}", others.join(",")));
+        }
+    }
+    let conda = (!channels.is_empty()).then(|| CondaProviders {
+        channels,
+        selection: if all {
+            CondaSelection::All
+        } else {
+            CondaSelection::Names(names)
+        },
+    });
+    let rest = (!rest.is_empty()).then(|| rest.join(" "));
+    Ok((rest, conda))
+}
+
 /// Conda's part and PyPI's part of one environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MixedResolution {
@@ -183,4 +249,39 @@ pub fn resolve(
         conda_requested,
         conda_specs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conda_items_are_split_from_the_providers_text() {
+        let (rest, conda) =
+            split_providers("_default=wheel,sdist NumPy=conda/intel,wheel scipy=conda/intel")
+                .expect("valid");
+        assert_eq!(rest.as_deref(), Some("_default=wheel,sdist NumPy=wheel"));
+        let conda = conda.expect("conda part");
+        assert_eq!(conda.channels, ["intel"]);
+        assert_eq!(
+            conda.selection,
+            CondaSelection::Names(["numpy", "scipy"].map(str::to_owned).into())
+        );
+        let (rest, conda) = split_providers("_default=conda,wheel").expect("valid");
+        assert_eq!(rest.as_deref(), Some("_default=wheel"));
+        let conda = conda.expect("conda part");
+        assert_eq!(
+            (conda.channels.as_slice(), &conda.selection),
+            (
+                &["main".to_string(), "r".to_string()][..],
+                &CondaSelection::All
+            )
+        );
+        assert_eq!(
+            split_providers("_default=wheel").expect("valid"),
+            (Some("_default=wheel".into()), None)
+        );
+        assert!(split_providers("numpy=wheel,conda/intel").is_err());
+        assert!(split_providers("numpy=conda/").is_err());
+    }
 }
