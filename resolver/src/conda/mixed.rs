@@ -99,14 +99,19 @@ pub fn split_providers(spec: &str) -> Result<(Option<String>, Option<CondaProvid
             rest.push(format!("{name}={}", others.join(",")));
         }
     }
-    let conda = (!channels.is_empty()).then(|| CondaProviders {
-        channels,
-        selection: if all {
-            CondaSelection::All
-        } else {
-            CondaSelection::Names(names)
-        },
-    });
+    let selection = if all {
+        CondaSelection::All
+    } else {
+        CondaSelection::Names(names)
+    };
+    let conda = if channels.is_empty() {
+        None
+    } else {
+        Some(CondaProviders {
+            channels,
+            selection,
+        })
+    };
     let rest = (!rest.is_empty()).then(|| rest.join(" "));
     Ok((rest, conda))
 }
