@@ -15,7 +15,7 @@ use uv_platform_tags::{Arch, Os, Platform};
 use crate::input::read_input;
 use crate::provider::{Mode, NixpkgsIndex, ProviderConfig};
 use crate::resolution::Resolution;
-use crate::solve::{ResolveOptions, resolve};
+use crate::solve::{DEFAULT_MAX_STEPS, ResolveOptions, resolve};
 use crate::target::{System, TargetEnv};
 
 #[derive(Debug, Parser)]
@@ -112,6 +112,9 @@ struct ResolveArgs {
     /// glibc of the Linux target for manylinux wheels (default 2.39, nixpkgs' own).
     #[arg(long, value_name = "MAJOR.MINOR")]
     manylinux: Option<String>,
+    /// Stop a resolution that takes more pubgrub steps than this (it then says so).
+    #[arg(long, default_value_t = DEFAULT_MAX_STEPS)]
+    max_steps: u64,
 }
 
 /// Errors of the command line itself (the library errors are wrapped).
@@ -210,6 +213,7 @@ fn resolve_args(args: &ResolveArgs) -> Result<(Resolution, String), CliError> {
             None => None,
         },
         allow_prereleases: args.pre,
+        max_steps: args.max_steps,
     };
     let (input, text) = read_input(&args.requirements, &args.extras)?;
     let dir = args

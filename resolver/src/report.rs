@@ -54,6 +54,12 @@ pub enum ResolveError {
         "{origin}: {url} is not a file of this snapshot; direct URLs resolve only to files the snapshot has"
     )]
     UrlNotInSnapshot { origin: Origin, url: String },
+    #[error(
+        "the resolution was stopped after {steps} steps: these requirements make the solver search \
+         too long (conflicts among many versions of many packages). Pin the versions of the \
+         packages involved, or allow more steps with --max-steps"
+    )]
+    TooComplex { steps: u64 },
     #[error("cannot read the snapshot: {0}")]
     Snapshot(#[source] db_format::Error),
     #[error("internal error: {0}")]
@@ -517,18 +523,117 @@ impl ReportFormatter<Pkg, Ranges<Version>, Unusable> for Formatter<'_, '_> {
     }
 }
 
-/// The packages whose versions ran out in the tree (its `NoVersions` leaves).
-fn exhausted(tree: &Tree, out: &mut Vec<(Pkg, Ranges<Version>)>) {
-    match tree {
-        DerivationTree::External(External::NoVersions(package, range)) => {
-            out.push((package.clone(), range.clone()))
+/// A derivation tree larger than this (distinct nodes) is not told step by step: pubgrub's
+/// reporter recurses once per level (a 10,000-package chain would overflow the stack) and the
+/// story would be thousands of sentences. Real conflicts have tens of nodes.
+const MAX_EXPLAINED_NODES: usize = 2_000;
+/// How many facts a summary of a larger tree lists at each end.
+const SUMMARY_FACTS: usize = 12;
+
+/// The distinct nodes of the tree (shared subtrees once), depth first, cause1 before cause2;
+/// iterative, so any depth is safe.
+fn nodes(tree: &Tree) -> Vec<&Tree> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut stack = vec![tree];
+    while let Some(node) = stack.pop() {
+        if !seen.insert(std::ptr::from_ref(node)) {
+            continue;
         }
-        DerivationTree::External(_) => {}
-        DerivationTree::Derived(derived) => {
-            exhausted(&derived.cause1, out);
-            exhausted(&derived.cause2, out);
+        out.push(node);
+        if let DerivationTree::Derived(derived) = node {
+            stack.push(&derived.cause2);
+            stack.push(&derived.cause1);
         }
     }
+    out
+}
+
+/// The packages whose versions ran out in the tree (its `NoVersions` leaves).
+fn exhausted(nodes: &[&Tree]) -> Vec<(Pkg, Ranges<Version>)> {
+    nodes
+        .iter()
+        .filter_map(|node| match node {
+            DerivationTree::External(External::NoVersions(package, range)) => {
+                Some((package.clone(), range.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Drop a derivation tree without recursing once per level (the derived `Drop` would, and a
+/// deep tree would overflow the stack): subtrees this tree holds alone are taken apart in a loop.
+pub(crate) fn dismantle(tree: Tree) {
+    let mut stack = vec![tree];
+    while let Some(node) = stack.pop() {
+        if let DerivationTree::Derived(Derived { cause1, cause2, .. }) = node {
+            // A cause still shared elsewhere only loses one reference here.
+            stack.extend(Arc::into_inner(cause1));
+            stack.extend(Arc::into_inner(cause2));
+        }
+    }
+}
+
+/// A tree too large to tell step by step: its facts (the external incompatibilities), what the
+/// user requires and the dead ends first, then the first and last of the dependency facts.
+fn summary(formatter: &Formatter<'_, '_>, nodes: &[&Tree]) -> String {
+    let mut seen = std::collections::HashSet::new();
+    // 0: the user's requirements, 1: dead ends, 2: dependencies between packages.
+    let mut groups: [Vec<String>; 3] = Default::default();
+    let dependers: std::collections::HashSet<&Pkg> = nodes
+        .iter()
+        .filter_map(|node| match node {
+            DerivationTree::External(External::FromDependencyOf(package, ..)) => Some(package),
+            _ => None,
+        })
+        .collect();
+    for node in nodes {
+        let DerivationTree::External(external) = node else {
+            continue;
+        };
+        let group = match external {
+            // A range of a depender that holds no release is what is left around its ruled-out
+            // versions: noise (`simplify`'s rule, without pairing facts up).
+            External::NoVersions(package, range)
+                if dependers.contains(package) && formatter.no_release_in(package, range) =>
+            {
+                continue;
+            }
+            External::FromDependencyOf(Pkg::Root, ..) => 0,
+            External::FromDependencyOf(..) => 2,
+            External::NoVersions(..) | External::Custom(..) | External::NotRoot(..) => 1,
+        };
+        let fact = formatter.external(external);
+        if seen.insert(fact.clone()) {
+            groups[group].push(fact);
+        }
+    }
+    let total: usize = groups.iter().map(Vec::len).sum();
+    let mut text = format!(
+        "The conflict is derived from {total} facts, too many to explain step by step; among them:"
+    );
+    for (at, facts) in groups.iter().enumerate() {
+        let ends = if at == 2 {
+            SUMMARY_FACTS
+        } else {
+            SUMMARY_FACTS / 2
+        };
+        if facts.len() <= 2 * ends {
+            for fact in facts {
+                let _ = write!(text, "\n  {fact}");
+            }
+            continue;
+        }
+        for fact in &facts[..ends] {
+            let _ = write!(text, "\n  {fact}");
+        }
+        let _ = write!(text, "\n  … ({} more)", facts.len() - 2 * ends);
+        for fact in &facts[facts.len() - ends..] {
+            let _ = write!(text, "\n  {fact}");
+        }
+    }
+    text
 }
 
 /// Turn pubgrub's failure into the most specific [`ResolveError`].
@@ -537,10 +642,13 @@ pub(crate) fn explain(tree: &Tree, solver: &Solver<'_>, pin: &SnapshotPin) -> Re
         solver,
         date: snapshot_date(pin),
     };
-    let explanation =
-        DefaultStringReporter::report_with_formatter(&formatter.simplify(tree), &formatter);
-    let mut leaves = Vec::new();
-    exhausted(tree, &mut leaves);
+    let nodes = nodes(tree);
+    let explanation = if nodes.len() > MAX_EXPLAINED_NODES {
+        summary(&formatter, &nodes)
+    } else {
+        DefaultStringReporter::report_with_formatter(&formatter.simplify(tree), &formatter)
+    };
+    let mut leaves = exhausted(&nodes);
     // Ranges that hold no release are what is left around ruled-out versions, not dead ends.
     leaves.retain(|(package, range)| !formatter.no_release_in(package, range));
     // Every dead end is a package whose releases in range exist but have no usable file: the
@@ -595,7 +703,21 @@ pub(crate) fn explain(tree: &Tree, solver: &Solver<'_>, pin: &SnapshotPin) -> Re
         if in_range.len() > 5 {
             let _ = write!(details, "\n  … and {} older releases", in_range.len() - 5);
         }
-        if tree.packages().len() > 2 {
+        let mut involved: Vec<&Pkg> = nodes
+            .iter()
+            .flat_map(|node| match node {
+                DerivationTree::External(External::FromDependencyOf(p, _, d, _)) => vec![p, d],
+                DerivationTree::External(
+                    External::NoVersions(p, _)
+                    | External::NotRoot(p, _)
+                    | External::Custom(p, _, _),
+                ) => vec![p],
+                DerivationTree::Derived(derived) => derived.terms.keys().collect(),
+            })
+            .collect();
+        involved.sort();
+        involved.dedup();
+        if involved.len() > 2 {
             let _ = write!(details, "\n{explanation}");
         }
         return ResolveError::NoCompatibleFile {

@@ -30,7 +30,7 @@
 //! - yanked releases only when a user requirement pins exactly that version (PEP 592);
 //! - then by [`crate::provider::Mode`].
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -116,7 +116,18 @@ pub struct ResolveOptions {
     pub nixpkgs: Option<NixpkgsIndex>,
     /// Pre-releases allowed for every package (`--pre`).
     pub allow_prereleases: bool,
+    /// The most pubgrub steps (a decision and its unit propagation) the resolution may take
+    /// before it stops with [`ResolveError::TooComplex`]; [`DEFAULT_MAX_STEPS`] unless the user
+    /// asks for more (`--max-steps`).
+    pub max_steps: u64,
 }
+
+/// The default bound on a resolution's work. Real requirement sets take a few hundred steps
+/// (one per package, plus backtracking); a 10,000-package dependency chain takes about 20,000.
+/// At the measured cost of a step (see `resolver/README.md`, "Limits") the bound is reached
+/// within about a minute, so a resolution designed to backtrack forever stops with a message
+/// instead of running for hours.
+pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;
 
 /// One project's snapshot data and candidates, computed once.
 #[derive(Debug)]
@@ -161,6 +172,8 @@ pub(crate) struct Solver<'a> {
     yanked_pins: HashSet<(PackageName, Version)>,
     packages: RefCell<HashMap<PackageName, Rc<PackageData>>>,
     discovered: RefCell<HashMap<Pkg, u32>>,
+    /// pubgrub steps taken so far (counted in `should_cancel`, called once per step).
+    steps: Cell<u64>,
 }
 
 fn add(deps: &mut Deps, package: Pkg, range: Ranges<Version>) {
@@ -190,6 +203,7 @@ impl<'a> Solver<'a> {
             yanked_pins: HashSet::new(),
             packages: RefCell::new(HashMap::new()),
             discovered: RefCell::new(HashMap::new()),
+            steps: Cell::new(0),
         };
         let active = |entry: &&Entry| entry.requirement.marker.evaluate(env, &[]);
         // Hashes and URLs first: they decide a package's candidates, which ranges may read.
@@ -481,10 +495,23 @@ impl<'a> Solver<'a> {
     }
 }
 
-/// Errors the provider itself raises (reading the snapshot).
+/// Errors the provider itself raises: reading the snapshot, or the work bound.
 #[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct ProviderFailure(#[from] db_format::Error);
+pub enum ProviderFailure {
+    #[error(transparent)]
+    Snapshot(#[from] db_format::Error),
+    #[error("the resolution took more than {0} steps")]
+    TooManySteps(u64),
+}
+
+impl From<ProviderFailure> for ResolveError {
+    fn from(failure: ProviderFailure) -> Self {
+        match failure {
+            ProviderFailure::Snapshot(source) => ResolveError::Snapshot(source),
+            ProviderFailure::TooManySteps(steps) => ResolveError::TooComplex { steps },
+        }
+    }
+}
 
 impl DependencyProvider for Solver<'_> {
     type P = Pkg;
@@ -543,6 +570,15 @@ impl DependencyProvider for Solver<'_> {
         Ok(prerelease)
     }
 
+    fn should_cancel(&self) -> Result<(), ProviderFailure> {
+        let steps = self.steps.get() + 1;
+        self.steps.set(steps);
+        if steps > self.options.max_steps {
+            return Err(ProviderFailure::TooManySteps(self.options.max_steps));
+        }
+        Ok(())
+    }
+
     fn get_dependencies(
         &self,
         package: &Pkg,
@@ -582,15 +618,13 @@ pub fn resolve(
     let selected = match pubgrub::resolve(&solver, Pkg::Root, Version::new([0])) {
         Ok(selected) => selected,
         Err(PubGrubError::NoSolution(tree)) => {
-            return Err(report::explain(&tree, &solver, &pin));
+            let error = report::explain(&tree, &solver, &pin);
+            report::dismantle(tree);
+            return Err(error);
         }
         Err(PubGrubError::ErrorChoosingVersion { source, .. })
-        | Err(PubGrubError::ErrorRetrievingDependencies { source, .. }) => {
-            return Err(ResolveError::Snapshot(source.0));
-        }
-        Err(PubGrubError::ErrorInShouldCancel(source)) => {
-            return Err(ResolveError::Snapshot(source.0));
-        }
+        | Err(PubGrubError::ErrorRetrievingDependencies { source, .. })
+        | Err(PubGrubError::ErrorInShouldCancel(source)) => return Err(source.into()),
     };
     let selected: BTreeMap<Pkg, Version> = selected.into_iter().collect();
     build_resolution(&solver, &selected, input, pin)
@@ -743,69 +777,78 @@ fn build_resolution(
 }
 
 /// Strongly connected components of more than one package (Tarjan), each sorted, in name order.
+/// Iterative (an explicit stack of frames), so a dependency chain of any depth is no stack overflow.
 fn find_cycles(packages: &[ResolvedPackage]) -> Vec<Vec<String>> {
-    struct State<'p> {
-        index: HashMap<&'p str, usize>,
-        low: HashMap<&'p str, usize>,
-        stack: Vec<&'p str>,
-        on_stack: HashSet<&'p str>,
-        next: usize,
-        out: Vec<Vec<String>>,
-    }
-    fn visit<'p>(node: &'p str, graph: &HashMap<&'p str, Vec<&'p str>>, state: &mut State<'p>) {
-        state.index.insert(node, state.next);
-        state.low.insert(node, state.next);
-        state.next += 1;
-        state.stack.push(node);
-        state.on_stack.insert(node);
-        for &next in graph.get(node).into_iter().flatten() {
-            // `low` and `index` hold every node visited so far, `node` and `next` included.
-            if !state.index.contains_key(next) {
-                visit(next, graph, state);
-                let low = state.low[node].min(state.low[next]);
-                state.low.insert(node, low);
-            } else if state.on_stack.contains(next) {
-                let low = state.low[node].min(state.index[next]);
-                state.low.insert(node, low);
-            }
-        }
-        if state.low[node] == state.index[node] {
-            let mut component = Vec::new();
-            while let Some(member) = state.stack.pop() {
-                state.on_stack.remove(member);
-                component.push(member.to_owned());
-                if member == node {
-                    break;
-                }
-            }
-            if component.len() > 1 {
-                component.sort();
-                state.out.push(component);
-            }
-        }
-    }
-    let graph: HashMap<&str, Vec<&str>> = packages
+    let position: HashMap<&str, usize> = packages
+        .iter()
+        .enumerate()
+        .map(|(at, p)| (p.name.as_str(), at))
+        .collect();
+    // Edges by position; a dependency outside the resolution (none is) is skipped.
+    let graph: Vec<Vec<usize>> = packages
         .iter()
         .map(|p| {
-            (
-                p.name.as_str(),
-                p.dependencies.iter().map(String::as_str).collect(),
-            )
+            p.dependencies
+                .iter()
+                .filter_map(|d| position.get(d.as_str()).copied())
+                .collect()
         })
         .collect();
-    let mut state = State {
-        index: HashMap::new(),
-        low: HashMap::new(),
-        stack: Vec::new(),
-        on_stack: HashSet::new(),
-        next: 0,
-        out: Vec::new(),
-    };
-    for package in packages {
-        if !state.index.contains_key(package.name.as_str()) {
-            visit(&package.name, &graph, &mut state);
+    let mut index: Vec<Option<usize>> = vec![None; packages.len()];
+    let mut low: Vec<usize> = vec![0; packages.len()];
+    let mut on_stack = vec![false; packages.len()];
+    let mut stack: Vec<usize> = Vec::new();
+    let mut next = 0;
+    let mut out = Vec::new();
+    for start in 0..packages.len() {
+        if index[start].is_some() {
+            continue;
+        }
+        // Frames: a node and how many of its edges were followed.
+        let mut frames: Vec<(usize, usize)> = vec![(start, 0)];
+        index[start] = Some(next);
+        low[start] = next;
+        next += 1;
+        stack.push(start);
+        on_stack[start] = true;
+        while let Some(frame) = frames.last_mut() {
+            let (node, followed) = *frame;
+            if let Some(&to) = graph[node].get(followed) {
+                frame.1 += 1;
+                match index[to] {
+                    None => {
+                        index[to] = Some(next);
+                        low[to] = next;
+                        next += 1;
+                        stack.push(to);
+                        on_stack[to] = true;
+                        frames.push((to, 0));
+                    }
+                    Some(to_index) if on_stack[to] => low[node] = low[node].min(to_index),
+                    Some(_) => {}
+                }
+                continue;
+            }
+            frames.pop();
+            if let Some(&(parent, _)) = frames.last() {
+                low[parent] = low[parent].min(low[node]);
+            }
+            if Some(low[node]) == index[node] {
+                let mut component = Vec::new();
+                while let Some(member) = stack.pop() {
+                    on_stack[member] = false;
+                    component.push(packages[member].name.clone());
+                    if member == node {
+                        break;
+                    }
+                }
+                if component.len() > 1 {
+                    component.sort();
+                    out.push(component);
+                }
+            }
         }
     }
-    state.out.sort();
-    state.out
+    out.sort();
+    out
 }

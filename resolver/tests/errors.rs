@@ -7,7 +7,7 @@ use std::path::Path;
 
 use resolver::input::parse_requirements_txt;
 use resolver::provider::{Mode, ProviderConfig};
-use resolver::solve::{ResolveOptions, resolve};
+use resolver::solve::{DEFAULT_MAX_STEPS, ResolveOptions, resolve};
 use resolver::target::{System, TargetEnv};
 
 fn options(providers: &str) -> ResolveOptions {
@@ -17,6 +17,7 @@ fn options(providers: &str) -> ResolveOptions {
         mode: Mode::Newest,
         nixpkgs: None,
         allow_prereleases: false,
+        max_steps: DEFAULT_MAX_STEPS,
     }
 }
 

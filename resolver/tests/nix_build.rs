@@ -9,6 +9,7 @@
 
 mod nix_common;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -17,20 +18,7 @@ use resolver::resolution::Resolution;
 
 /// `nix-build` of `expression` as root without the binary cache; the raw output.
 fn nix_build_output(expression: &str) -> Output {
-    nix_command("nix-build")
-        .args([
-            "--no-out-link",
-            "--option",
-            "substituters",
-            "",
-            "--option",
-            "build-users-group",
-            "",
-            "--expr",
-            expression,
-        ])
-        .output()
-        .expect("run nix-build")
+    nix_build(&[OsStr::new("--expr"), OsStr::new(expression)])
 }
 
 /// Build the environment of `resolution` (against the stub with `stub_arguments`).

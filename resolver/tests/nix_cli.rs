@@ -11,41 +11,14 @@ use nix_common::*;
 use serde_json::json;
 
 /// `mach-nix <command> … -r requirements.txt --db sha256:… --db-dir … -p 3.11` in `dir`.
-fn resolve_with_cli(dir: &Path, command: &[&OsStr], requirements: &str) -> PathBuf {
-    let db_dir = dir.join("snapshots");
-    std::fs::create_dir_all(&db_dir).expect("mkdir");
-    let hash = write_fixture_snapshot(&db_dir);
-    let requirements_file = dir.join("requirements.txt");
-    std::fs::write(&requirements_file, requirements).expect("write requirements");
-    let db = format!("sha256:{hash}");
-    let mut args: Vec<&OsStr> = command.to_vec();
-    args.extend([
-        OsStr::new("-r"),
-        requirements_file.as_os_str(),
-        OsStr::new("--db"),
-        OsStr::new(&db),
-        OsStr::new("--db-dir"),
-        db_dir.as_os_str(),
-        OsStr::new("-p"),
-        OsStr::new("3.11"),
-    ]);
-    mach_nix(&args);
-    db_dir.join(format!("{hash}.mnxdb"))
-}
 
 #[test]
 fn cli_gen_output_evaluates_to_the_snapshot_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out.nix");
-    let snapshot = resolve_with_cli(
-        dir.path(),
-        &[OsStr::new("gen"), OsStr::new("-o"), out.as_os_str()],
-        "requests==2.32.3\npandas\n",
-    );
-    let hash = snapshot
-        .file_stem()
-        .and_then(OsStr::to_str)
-        .expect("hash-named snapshot");
+    let snapshot = CliSnapshot::new(&dir.path().join("snapshots"));
+    snapshot.generate(&out, "requests==2.32.3\npandas\n", &[]);
+    let hash = &snapshot.hash;
     let mach_nix = eval_json(&format!("({}).machNix", apply(&out, "")));
     assert_eq!(mach_nix["snapshot"]["sha256"], json!(hash));
     assert_eq!(mach_nix["requested"], json!(["pandas", "requests"]));
@@ -85,24 +58,12 @@ fn cli_gen_output_evaluates_to_the_snapshot_files() {
 fn nix_build_cli_gen_requests_and_pandas_import() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out.nix");
-    resolve_with_cli(
-        dir.path(),
-        &[OsStr::new("gen"), OsStr::new("-o"), out.as_os_str()],
+    CliSnapshot::new(&dir.path().join("snapshots")).generate(
+        &out,
         "requests==2.32.3\npandas\n",
+        &[],
     );
-    let output = nix_command("nix-build")
-        .arg(&out)
-        .args([
-            "--no-out-link",
-            "--option",
-            "substituters",
-            "",
-            "--option",
-            "build-users-group",
-            "",
-        ])
-        .output()
-        .expect("run nix-build");
+    let output = nix_build(&[out.as_os_str()]);
     let stdout = check(output, "nix-build of mach-nix gen output");
     let environment = PathBuf::from(stdout.lines().last().expect("output path"));
     let run = std::process::Command::new(environment.join("bin/python"))
@@ -119,10 +80,11 @@ fn nix_build_cli_gen_requests_and_pandas_import() {
 fn nix_build_cli_env_directory_enters_with_nix_shell() {
     let dir = tempfile::tempdir().expect("tempdir");
     let env = dir.path().join("env");
-    resolve_with_cli(
-        dir.path(),
+    CliSnapshot::new(&dir.path().join("snapshots")).run(
         &[OsStr::new("env"), env.as_os_str()],
+        &dir.path().join("requirements.txt"),
         "requests\n",
+        &[],
     );
     let output = nix_command("nix-shell")
         .arg(&env)
@@ -154,18 +116,15 @@ fn cli_gen_with_the_nixpkgs_provider_evaluates_against_that_nixpkgs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out.nix");
     let json = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nix/nixpkgs.json");
-    resolve_with_cli(
-        dir.path(),
+    CliSnapshot::new(&dir.path().join("snapshots")).generate(
+        &out,
+        "requests\n",
         &[
-            OsStr::new("gen"),
-            OsStr::new("-o"),
-            out.as_os_str(),
             OsStr::new("--providers"),
             OsStr::new("_default=nixpkgs,wheel,sdist"),
             OsStr::new("--nixpkgs-json"),
             json.as_os_str(),
         ],
-        "requests\n",
     );
     let stub = format!("pythonPackagesJson = {};", nix_path(&json));
     let expression = format!(
@@ -201,30 +160,12 @@ fn nix_build_cli_gen_sdists_build_with_their_resolved_build_systems() {
     // are themselves built from their sdists (both are their own PEP 517 backends).
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out.nix");
-    resolve_with_cli(
-        dir.path(),
-        &[
-            OsStr::new("gen"),
-            OsStr::new("-o"),
-            out.as_os_str(),
-            OsStr::new("--providers"),
-            OsStr::new("_default=sdist"),
-        ],
+    CliSnapshot::new(&dir.path().join("snapshots")).generate(
+        &out,
         "six\nidna\n",
+        &[OsStr::new("--providers"), OsStr::new("_default=sdist")],
     );
-    let output = nix_command("nix-build")
-        .arg(&out)
-        .args([
-            "--no-out-link",
-            "--option",
-            "substituters",
-            "",
-            "--option",
-            "build-users-group",
-            "",
-        ])
-        .output()
-        .expect("run nix-build");
+    let output = nix_build(&[out.as_os_str()]);
     let stdout = check(output, "nix-build of sdists");
     let environment = PathBuf::from(stdout.lines().last().expect("output path"));
     let run = std::process::Command::new(environment.join("bin/python"))

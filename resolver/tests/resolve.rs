@@ -9,7 +9,7 @@ use resolver::input::parse_requirements_txt;
 use resolver::provider::{Mode, NixpkgsIndex, ProviderConfig};
 use resolver::report::ResolveError;
 use resolver::resolution::{Provider, Resolution};
-use resolver::solve::{ResolveOptions, resolve};
+use resolver::solve::{DEFAULT_MAX_STEPS, ResolveOptions, resolve};
 use resolver::target::{System, TargetEnv};
 
 fn options() -> ResolveOptions {
@@ -19,6 +19,7 @@ fn options() -> ResolveOptions {
         mode: Mode::Newest,
         nixpkgs: None,
         allow_prereleases: false,
+        max_steps: DEFAULT_MAX_STEPS,
     }
 }
 

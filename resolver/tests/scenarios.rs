@@ -15,7 +15,7 @@ use db_format::types::Version;
 use db_format::types::uv_platform_tags::{Arch, Os, Platform};
 use resolver::input::parse_requirements_txt;
 use resolver::provider::{Mode, ProviderConfig, ProviderKind};
-use resolver::solve::{ResolveOptions, resolve};
+use resolver::solve::{DEFAULT_MAX_STEPS, ResolveOptions, resolve};
 use resolver::target::{System, TargetEnv};
 
 /// Scenarios that fail today, each with the reason.
@@ -158,6 +158,7 @@ fn run(scenario: &Scenario, path: &Path) -> Outcome {
         mode: Mode::Newest,
         nixpkgs: None,
         allow_prereleases: scenario.resolver_options.prereleases,
+        max_steps: DEFAULT_MAX_STEPS,
     };
     let result = resolve(&snapshot, common::pin(), &input, &options);
     match (scenario.expected.satisfiable, result) {

@@ -13,7 +13,7 @@ use db_format::types::{ExtraName, MarkerEnvironment, Requirement, Version};
 use proptest::prelude::*;
 use resolver::input::parse_requirements_txt;
 use resolver::provider::{Mode, ProviderConfig};
-use resolver::solve::{ResolveOptions, resolve};
+use resolver::solve::{DEFAULT_MAX_STEPS, ResolveOptions, resolve};
 use resolver::target::{System, TargetEnv};
 use uv_pep508::{VerbatimUrl, VersionOrUrl};
 
@@ -237,6 +237,7 @@ proptest! {
             mode: Mode::Newest,
             nixpkgs: None,
             allow_prereleases: false,
+            max_steps: DEFAULT_MAX_STEPS,
         };
         let parsed: Vec<Parsed> = roots.iter().map(|r| parse(r)).collect();
         let expected = brute_force_satisfiable(&parsed, &universe, &target.markers);

@@ -159,6 +159,83 @@ pub fn universe(entries: &[(&str, &str, &[&str])]) -> Universe {
     universe
 }
 
+// Universes designed to blow up a resolver (tests/limits.rs, examples/limit_universes.rs).
+
+/// `p00000 → p00001 → … → p{depth-1}`, one release each; the last one requires `last`.
+pub fn chain(depth: usize, last: &[&str]) -> Universe {
+    let names: Vec<String> = (0..depth).map(|i| format!("p{i:05}")).collect();
+    let mut entries: Vec<(&str, &str, Vec<&str>)> = Vec::new();
+    for (at, name) in names.iter().enumerate() {
+        let requires = match names.get(at + 1) {
+            Some(next) => vec![next.as_str()],
+            None => last.to_vec(),
+        };
+        entries.push((name, "1.0", requires));
+    }
+    let borrowed: Vec<(&str, &str, &[&str])> = entries
+        .iter()
+        .map(|(name, version, requires)| (*name, *version, requires.as_slice()))
+        .collect();
+    universe(&borrowed)
+}
+
+/// `n` requirements `r0000…`, each with releases 1.0, 2.0 and 3.0; every 3.0 needs `shared==3`,
+/// which does not exist, so each of the `n` backtracks to 2.0 (which needs `shared<=2`).
+pub fn many_requirements(n: usize) -> (Universe, String) {
+    let mut entries: Vec<(String, &str, &[&str])> = Vec::new();
+    for i in 0..n {
+        let name = format!("r{i:04}");
+        entries.push((name.clone(), "1.0", &[]));
+        entries.push((name.clone(), "2.0", &["shared<=2"]));
+        entries.push((name, "3.0", &["shared==3"]));
+    }
+    let borrowed: Vec<(&str, &str, &[&str])> = entries
+        .iter()
+        .map(|(name, version, requires)| (name.as_str(), *version, *requires))
+        .collect();
+    let mut universe = universe(&borrowed);
+    universe.extend(self::universe(&[
+        ("shared", "1.0", &[]),
+        ("shared", "2.0", &[]),
+    ]));
+    let requirements = (0..n).map(|i| format!("r{i:04}\n")).collect();
+    (universe, requirements)
+}
+
+/// n+1 pigeons, n holes: `pigeon_i` version j sits in hole j and requires `hole_j == i`. Two
+/// pigeons in one hole conflict; no assignment exists, and proving it takes resolution-based
+/// solvers (pubgrub among them) exponentially many steps.
+pub fn pigeonhole(holes: usize) -> (Universe, String) {
+    let mut entries: Vec<(String, String, Vec<String>)> = Vec::new();
+    for pigeon in 1..=holes + 1 {
+        for hole in 1..=holes {
+            entries.push((
+                format!("pigeon{pigeon}"),
+                format!("{hole}.0"),
+                vec![format!("hole{hole}=={pigeon}.0")],
+            ));
+        }
+    }
+    for hole in 1..=holes {
+        for pigeon in 1..=holes + 1 {
+            entries.push((format!("hole{hole}"), format!("{pigeon}.0"), Vec::new()));
+        }
+    }
+    let requires: Vec<Vec<&str>> = entries
+        .iter()
+        .map(|(_, _, r)| r.iter().map(String::as_str).collect())
+        .collect();
+    let borrowed: Vec<(&str, &str, &[&str])> = entries
+        .iter()
+        .zip(&requires)
+        .map(|((name, version, _), requires)| {
+            (name.as_str(), version.as_str(), requires.as_slice())
+        })
+        .collect();
+    let requirements = (1..=holes + 1).map(|p| format!("pigeon{p}\n")).collect();
+    (universe(&borrowed), requirements)
+}
+
 /// The pin of a test snapshot.
 pub fn pin() -> SnapshotPin {
     SnapshotPin {

@@ -265,6 +265,24 @@ pub fn mach_nix(args: &[&std::ffi::OsStr]) -> String {
     check(output, &format!("mach-nix {args:?}"))
 }
 
+/// `nix-build` as root without the binary cache, with `args` (a file, or `--expr …`); the raw
+/// output.
+pub fn nix_build(args: &[&std::ffi::OsStr]) -> Output {
+    nix_command("nix-build")
+        .args([
+            "--no-out-link",
+            "--option",
+            "substituters",
+            "",
+            "--option",
+            "build-users-group",
+            "",
+        ])
+        .args(args)
+        .output()
+        .expect("run nix-build")
+}
+
 const INSTALL_HINT: &str = "Nix is not installed: run scripts/install-nix.sh (as root) first";
 
 /// A Nix command, failing the test with the install hint when Nix is missing.
