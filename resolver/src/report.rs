@@ -9,6 +9,7 @@
 //!   is told as a chain of "Because … and …, …" sentences whose ranges read as PEP 440 specifiers
 //!   and whose dead ends say why each excluded release was excluded.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::ops::Bound;
 use std::sync::Arc;
@@ -236,12 +237,27 @@ impl Formatter<'_, '_> {
     /// paired with, where R holds no release of P (pubgrub's `collapse_no_versions`, limited to
     /// the noise so that real dead ends, e.g. a missing package, stay in the explanation).
     fn simplify(&self, tree: &Tree) -> Tree {
+        self.simplify_shared(tree, &mut HashMap::new())
+    }
+
+    /// [`Self::simplify`] with each shared subtree simplified once (a tree shares subtrees
+    /// through `Arc`s; walking every path could take exponential time).
+    fn simplify_shared(&self, tree: &Tree, done: &mut HashMap<*const Tree, Arc<Tree>>) -> Tree {
         let DerivationTree::Derived(derived) = tree else {
             return tree.clone();
         };
-        let cause1 = self.simplify(&derived.cause1);
-        let cause2 = self.simplify(&derived.cause2);
-        let merged = match (&cause1, &cause2) {
+        let mut cause = |child: &Arc<Tree>| -> Arc<Tree> {
+            let key = Arc::as_ptr(child);
+            if let Some(simplified) = done.get(&key) {
+                return Arc::clone(simplified);
+            }
+            let simplified = Arc::new(self.simplify_shared(child, done));
+            done.insert(key, Arc::clone(&simplified));
+            simplified
+        };
+        let cause1 = cause(&derived.cause1);
+        let cause2 = cause(&derived.cause2);
+        let merged = match (&*cause1, &*cause2) {
             (
                 DerivationTree::External(External::NoVersions(p, r)),
                 DerivationTree::External(External::FromDependencyOf(p1, r1, d, rd)),
@@ -266,8 +282,8 @@ impl Formatter<'_, '_> {
             DerivationTree::Derived(Derived {
                 terms: derived.terms.clone(),
                 shared_id: derived.shared_id,
-                cause1: Arc::new(cause1),
-                cause2: Arc::new(cause2),
+                cause1,
+                cause2,
             })
         })
     }
