@@ -128,6 +128,10 @@ pub struct CrawlArgs {
     /// Where conda channels are fetched from (`URL/CHANNEL/SUBDIR/repodata.json`).
     #[arg(long, default_value = crate::conda::DEFAULT_BASE_URL)]
     pub conda_url: Url,
+    /// Fetch `current_repodata.json` (the newest version of each package) instead of the full
+    /// `repodata.json`.
+    #[arg(long)]
+    pub conda_current: bool,
 }
 
 /// Parse a time: RFC 3339, `YYYY-MM-DD` (midnight UTC) or unix seconds.
@@ -236,7 +240,13 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
     }
     // conda (issue 7): the channels' repodata, then the PyPI crawl if one was asked for.
     if !args.conda.is_empty() {
-        crate::conda::crawl_targets(&client, &args.conda_url, &args.state, &args.conda).await?;
+        let index = if args.conda_current {
+            crate::conda::Index::Current
+        } else {
+            crate::conda::Index::Full
+        };
+        crate::conda::crawl_targets(&client, &args.conda_url, &args.state, &args.conda, index)
+            .await?;
     }
     let Some(start) = start else {
         return Ok(());

@@ -54,60 +54,68 @@ impl ChannelServer {
                     ),
                 );
             }
+            if target == "intel/noarch" {
+                files.insert(format!("/{target}/current_repodata.json"), json.clone());
+            }
             files.insert(format!("/{target}/repodata.json"), json);
         }
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("address").port();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
+        let files = Arc::new(files);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        break;
-                    }
-                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-                    let mut if_none_match = None;
+                // One thread per connection: the client keeps idle connections open.
+                let (files, log) = (files.clone(), log.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
                     loop {
-                        let mut header = String::new();
-                        if reader.read_line(&mut header).unwrap_or(0) == 0
-                            || header.trim().is_empty()
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            break;
+                        }
+                        let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                        let mut if_none_match = None;
+                        loop {
+                            let mut header = String::new();
+                            if reader.read_line(&mut header).unwrap_or(0) == 0
+                                || header.trim().is_empty()
+                            {
+                                break;
+                            }
+                            if let Some((name, value)) = header.split_once(':')
+                                && name.eq_ignore_ascii_case("if-none-match")
+                            {
+                                if_none_match = Some(value.trim().to_string());
+                            }
+                        }
+                        let (status, body, etag) = match files.get(&path) {
+                            Some(body) => {
+                                let etag = format!("\"{}\"", hex::encode(Sha256::digest(body)));
+                                if if_none_match.as_deref() == Some(etag.as_str()) {
+                                    (304, Vec::new(), Some(etag))
+                                } else {
+                                    (200, body.clone(), Some(etag))
+                                }
+                            }
+                            None => (404, b"not found".to_vec(), None),
+                        };
+                        log.lock().expect("log").push((path, status));
+                        let mut head =
+                            format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n", body.len());
+                        if let Some(etag) = etag {
+                            head.push_str(&format!("etag: {etag}\r\n"));
+                        }
+                        head.push_str("\r\n");
+                        if stream.write_all(head.as_bytes()).is_err()
+                            || stream.write_all(&body).is_err()
                         {
                             break;
                         }
-                        if let Some((name, value)) = header.split_once(':')
-                            && name.eq_ignore_ascii_case("if-none-match")
-                        {
-                            if_none_match = Some(value.trim().to_string());
-                        }
                     }
-                    let (status, body, etag) = match files.get(&path) {
-                        Some(body) => {
-                            let etag = format!("\"{}\"", hex::encode(Sha256::digest(body)));
-                            if if_none_match.as_deref() == Some(etag.as_str()) {
-                                (304, Vec::new(), Some(etag))
-                            } else {
-                                (200, body.clone(), Some(etag))
-                            }
-                        }
-                        None => (404, b"not found".to_vec(), None),
-                    };
-                    log.lock().expect("log").push((path, status));
-                    let mut head =
-                        format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n", body.len());
-                    if let Some(etag) = etag {
-                        head.push_str(&format!("etag: {etag}\r\n"));
-                    }
-                    head.push_str("\r\n");
-                    if stream.write_all(head.as_bytes()).is_err()
-                        || stream.write_all(&body).is_err()
-                    {
-                        break;
-                    }
-                }
+                });
             }
         });
         ChannelServer { port, seen }
@@ -272,6 +280,34 @@ fn conda_channels_crawl_with_etags_and_publish_into_the_snapshot() {
         py39.depends
     );
     assert!(py39.timestamp.is_some() && py39.size > 0);
+}
+
+#[test]
+fn conda_current_fetches_current_repodata() {
+    let server = ChannelServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("state");
+    crawler(&[
+        "crawl",
+        "--state",
+        state.to_str().expect("utf-8"),
+        "--conda",
+        "intel/noarch",
+        "--conda-current",
+        "--conda-url",
+        &format!("http://127.0.0.1:{}", server.port),
+        "--retries",
+        "0",
+    ]);
+    let seen = server.take_seen();
+    assert_eq!(
+        seen,
+        [
+            ("/intel/noarch/current_repodata.json.zst".to_string(), 404),
+            ("/intel/noarch/current_repodata.json".to_string(), 200)
+        ]
+    );
+    assert!(state.join("conda/intel/noarch/repodata.json").is_file());
 }
 
 #[test]

@@ -9,7 +9,8 @@
 //! killed crawl leaves either the old or the new repodata.
 //!
 //! `repodata.json.zst` is asked for first (what anaconda.org and conda-forge offer); a 404 falls
-//! back to `repodata.json`. Decompression uses `ruzstd` (pure Rust, no C toolchain needed).
+//! back to `repodata.json`. `--conda-current` fetches `current_repodata.json` instead (only the
+//! newest version of each package), stored in the same place. Decompression uses `ruzstd` (pure Rust, no C toolchain needed).
 //!
 //! Records are read leniently (`serde_json::Value`, field by field): a record without a name,
 //! version or build is skipped and reported; match specs are kept exactly as published, and
@@ -133,12 +134,33 @@ fn read_fetch_info(dir: &Path) -> Result<Option<FetchInfo>> {
         })
 }
 
+/// Which index of a channel subdir to fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Index {
+    /// `repodata.json`: every package file.
+    #[default]
+    Full,
+    /// `current_repodata.json`: only the newest version of each package (and what it needs),
+    /// much smaller; conda's own first try.
+    Current,
+}
+
+impl Index {
+    fn stem(self) -> &'static str {
+        match self {
+            Index::Full => "repodata",
+            Index::Current => "current_repodata",
+        }
+    }
+}
+
 /// Fetch one channel subdir into the state directory, with the stored ETag.
 pub async fn fetch(
     client: &Client,
     base_url: &Url,
     state_dir: &Path,
     target: &ChannelSubdir,
+    index: Index,
 ) -> Result<Fetch> {
     let dir = subdir_dir(state_dir, target);
     let previous = read_fetch_info(&dir)?.filter(|_| dir.join("repodata.json").exists());
@@ -148,7 +170,11 @@ pub async fn fetch(
         target.channel,
         target.subdir
     );
-    for (name, compressed) in [("repodata.json.zst", true), ("repodata.json", false)] {
+    let stem = index.stem();
+    for (name, compressed) in [
+        (format!("{stem}.json.zst"), true),
+        (format!("{stem}.json"), false),
+    ] {
         let url = Url::parse(&format!("{folder}{name}")).map_err(|err| Error::Url {
             url: format!("{folder}{name}"),
             reason: err.to_string(),
@@ -486,11 +512,12 @@ pub async fn crawl_targets(
     base_url: &Url,
     state_dir: &Path,
     targets: &[String],
+    index: Index,
 ) -> Result<()> {
     let mut failed = Vec::new();
     for text in targets {
         let target = ChannelSubdir::from_str(text)?;
-        match fetch(client, base_url, state_dir, &target).await {
+        match fetch(client, base_url, state_dir, &target, index).await {
             Ok(Fetch::Updated { url, bytes }) => {
                 tracing::info!("conda {target}: stored {bytes} bytes of repodata from {url}")
             }
