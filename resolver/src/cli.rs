@@ -115,6 +115,12 @@ struct ResolveArgs {
     /// Stop a resolution that takes more pubgrub steps than this (it then says so).
     #[arg(long, default_value_t = DEFAULT_MAX_STEPS)]
     max_steps: u64,
+    /// conda providers (issue 7): also take conda records that carry only an md5 (no sha256).
+    #[arg(long)]
+    conda_allow_md5: bool,
+    /// conda providers (issue 7): the target's CUDA driver version (`__cuda`), if it has one.
+    #[arg(long, value_name = "VERSION")]
+    cuda: Option<String>,
 }
 
 /// Errors of the command line itself (the library errors are wrapped).
@@ -134,6 +140,10 @@ enum CliError {
     Show(#[from] crate::show::ShowError),
     #[error(transparent)]
     Nix(#[from] crate::output::nix::NixError),
+    #[error(transparent)]
+    Conda(#[from] crate::conda::mixed::MixedError),
+    #[error("conda providers: {0}")]
+    CondaUnsupported(&'static str),
     #[error("--manylinux {0:?}: expected a glibc version like 2.28")]
     BadGlibc(String),
     #[error("{}: {source}", path.display())]
@@ -153,6 +163,16 @@ impl CliError {
             CliError::Resolve(_) | CliError::Show(crate::show::ShowError::NotInSnapshot { .. }) => {
                 1
             }
+            CliError::Conda(crate::conda::mixed::MixedError::Conda(
+                crate::conda::CondaError::NoSolution(_)
+                | crate::conda::CondaError::Constraint { .. },
+            )) => 1,
+            CliError::Conda(crate::conda::mixed::MixedError::Pypi(
+                crate::report::ResolveError::Snapshot(_)
+                | crate::report::ResolveError::PythonMismatch { .. }
+                | crate::report::ResolveError::UrlNotInSnapshot { .. },
+            )) => 2,
+            CliError::Conda(crate::conda::mixed::MixedError::Pypi(_)) => 1,
             _ => 2,
         }
     }
@@ -232,6 +252,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
             format,
             output,
         } => {
+            // conda (issue 7): `conda/CHANNEL` providers resolve and render through crate::conda.
+            if let Some(text) = conda_gen(&resolve, format)? {
+                return emit(output.as_deref(), &text);
+            }
             let (resolution, _) = resolve_args(&resolve)?;
             let text = match format {
                 // Nix output: rendered by the Nix-generation module.
@@ -250,6 +274,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
         Command::Env { dir, resolve } => {
+            if conda_providers(&resolve)?.is_some() {
+                return Err(CliError::CondaUnsupported(
+                    "`mach-nix env` does not take them yet; use `mach-nix gen` (Nix output)",
+                ));
+            }
             let (resolution, text) = resolve_args(&resolve)?;
             let lock = crate::output::pylock::render(&resolution);
             // Nix environment directory: written by the Nix-generation module.
@@ -272,6 +301,95 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     source,
                 })
         }
+    }
+}
+
+// ---- conda providers (issue 7) -------------------------------------------------------------
+
+/// The `conda/CHANNEL` items of `--providers`, and the providers text left for PyPI.
+fn conda_providers(
+    args: &ResolveArgs,
+) -> Result<Option<(Option<String>, crate::conda::mixed::CondaProviders)>, CliError> {
+    let Some(spec) = args.providers.as_deref() else {
+        return Ok(None);
+    };
+    let (rest, conda) = crate::conda::mixed::split_providers(spec)
+        .map_err(crate::conda::mixed::MixedError::from)?;
+    Ok(conda.map(|conda| (rest, conda)))
+}
+
+/// `gen` with conda providers: the Nix of the mixed resolution; `None` without conda providers.
+fn conda_gen(args: &ResolveArgs, format: Format) -> Result<Option<String>, CliError> {
+    let Some((rest, conda)) = conda_providers(args)? else {
+        return Ok(None);
+    };
+    if format != Format::Nix {
+        return Err(CliError::CondaUnsupported(
+            "only the Nix output can hold conda packages (not pylock.toml or requirements.txt)",
+        ));
+    }
+    let target = target(args)?;
+    let system = target.system;
+    let (major, minor) = crate::target::NIXPKGS_GLIBC;
+    let glibc = args
+        .manylinux
+        .clone()
+        .unwrap_or_else(|| format!("{major}.{minor}"));
+    let macos = if system == System::Aarch64Darwin {
+        "11.0"
+    } else {
+        "10.12"
+    };
+    let conda_options = crate::conda::CondaOptions {
+        channels: conda.channels,
+        system,
+        virtual_packages: crate::conda::VirtualPackages::for_target(
+            system,
+            &glibc,
+            macos,
+            args.cuda.as_deref(),
+        ),
+        allow_md5_only: args.conda_allow_md5,
+    };
+    let options = ResolveOptions {
+        target,
+        providers: providers(rest.as_deref())?,
+        mode: args.mode,
+        nixpkgs: match &args.nixpkgs_json {
+            Some(path) => Some(NixpkgsIndex::from_json(&read(path)?, path)?),
+            None => None,
+        },
+        allow_prereleases: args.pre,
+        max_steps: args.max_steps,
+    };
+    let (input, _) = read_input(&args.requirements, &args.extras)?;
+    let dir = args
+        .db
+        .db_dir
+        .clone()
+        .unwrap_or_else(crate::db::default_dir);
+    let (snapshot, pin) = crate::db::open(args.db.db.as_deref(), &dir)?;
+    let mixed = crate::conda::mixed::resolve(
+        &snapshot,
+        pin,
+        &input,
+        &options,
+        &conda_options,
+        &conda.selection,
+    )?;
+    Ok(Some(crate::conda::nix::render_mixed(&mixed)?))
+}
+
+/// Write `text` to `output`, or to stdout.
+fn emit(output: Option<&Path>, text: &str) -> Result<(), CliError> {
+    match output {
+        Some(path) => write(path, text),
+        None => std::io::stdout()
+            .write_all(text.as_bytes())
+            .map_err(|source| CliError::Io {
+                path: PathBuf::from("<stdout>"),
+                source,
+            }),
     }
 }
 

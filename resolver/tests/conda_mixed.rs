@@ -259,3 +259,54 @@ fn records_without_any_hash_cannot_be_written() {
     let err = resolver::conda::nix::render_mixed(&resolution).expect_err("no hash");
     assert!(err.to_string().contains("has no sha256"), "{err}");
 }
+
+/// `mach-nix gen` with `conda/intel` providers, end to end through the binary.
+#[test]
+fn gen_takes_conda_providers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("snapshot.mnxdb");
+    std::fs::write(&db, snapshot_with(&pypi_projects()).as_bytes()).expect("write snapshot");
+    let requirements = dir.path().join("requirements.txt");
+    std::fs::write(&requirements, "numpy\nscipy\ntinydep\n").expect("write requirements");
+    let generate = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_mach-nix"))
+            .arg("gen")
+            .arg("-r")
+            .arg(&requirements)
+            .arg("--db")
+            .arg(&db)
+            .args([
+                "-p",
+                "3.9",
+                "--providers",
+                "_default=wheel,sdist numpy=conda/intel scipy=conda/intel",
+            ])
+            .args(extra)
+            .output()
+            .expect("mach-nix runs")
+    };
+    let output = generate(&["--conda-allow-md5"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("numpy = mkConda pySelf"), "{text}");
+    assert!(text.contains("tinydep = mkWheel"), "{text}");
+    assert!(
+        text.contains("import <nix/fetchurl.nix>"),
+        "md5-only records fetched by Nix's fetcher"
+    );
+
+    // Without md5-only records the intel channel cannot supply MKL's runtime: unresolvable.
+    let strict = generate(&[]);
+    assert_eq!(
+        strict.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&strict.stderr)
+    );
+    assert!(String::from_utf8_lossy(&strict.stderr).contains("sha256"));
+
+    let pylock = generate(&["--conda-allow-md5", "--format", "pylock"]);
+    assert_eq!(pylock.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&pylock.stderr).contains("only the Nix output"));
+}
