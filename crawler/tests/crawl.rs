@@ -353,6 +353,18 @@ fn faults_are_retried_and_change_nothing() {
             "fault {status} was injected"
         );
     }
+    // Retry-After: 1 was honoured: the next try of that page came at least a second later.
+    let six: Vec<&support::Seen> = seen.iter().filter(|s| s.path == "/simple/six/").collect();
+    assert_eq!(six[0].status, 429);
+    assert!(six[1].at.duration_since(six[0].at) >= std::time::Duration::from_millis(950));
+    // Every request says who is asking.
+    assert!(
+        seen.iter().all(|s| s
+            .user_agent
+            .as_deref()
+            .is_some_and(|ua| ua.starts_with("mach-nix-crawler/"))),
+        "a descriptive User-Agent"
+    );
     // URLs differ between servers (the port); compare everything else.
     let hash = publish(&state, &dir.path().join("out"));
     let (a, b) = (

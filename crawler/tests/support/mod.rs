@@ -61,6 +61,9 @@ pub struct Seen {
     pub path: String,
     pub status: u16,
     pub range: Option<String>,
+    pub user_agent: Option<String>,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -220,6 +223,7 @@ fn not_found() -> Response {
 
 fn serve(mut stream: TcpStream, port: u16, shared: &Mutex<Shared>) -> std::io::Result<()> {
     let request = read_request(&stream)?;
+    let at = std::time::Instant::now();
     let fault = {
         let mut shared = shared.lock().expect("lock");
         let scripted = shared
@@ -260,6 +264,8 @@ fn serve(mut stream: TcpStream, port: u16, shared: &Mutex<Shared>) -> std::io::R
         path: request.path.clone(),
         status: answer.status,
         range: request.headers.get("range").cloned(),
+        user_agent: request.headers.get("user-agent").cloned(),
+        at,
     });
     let truncate = fault == Some(Fault::Truncate) && answer.body.len() > 1;
     let mut head = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", answer.status);
