@@ -19,7 +19,9 @@
 //! resolver stays free of tokio, reqwest and SQLite.
 //!
 //! Dependency choices: reqwest with rustls (no system OpenSSL), because it does HTTP/2, gzip,
-//! timeouts and connection pooling that a crawler needs; rusqlite with the bundled SQLite, because
+//! timeouts and connection pooling that a crawler needs; it trusts the bundled webpki roots and
+//! the system's roots (`SSL_CERT_FILE` included), so it also works behind a TLS-inspecting egress
+//! proxy whose CA only the system store knows; rusqlite with the bundled SQLite, because
 //! the state must be one crash-safe file with transactions and no server; `tar` + `flate2` for
 //! sdists (streaming readers, nothing is ever unpacked to disk); zip archives (wheels and zip
 //! sdists) are read by a small central-directory reader in [`extract::zip`] rather than the `zip`
