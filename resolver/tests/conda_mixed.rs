@@ -249,6 +249,61 @@ in {{
     );
 }
 
+/// `python=3.9 numpy scipy` from the intel channel alone (the interpreter is the target's
+/// python 3.9): a conda-only environment, evaluated.
+#[test]
+fn a_conda_only_environment_evaluates_in_nix() {
+    let resolution = mixed("numpy\nscipy\n", CondaSelection::All);
+    assert!(resolution.pypi.packages.is_empty());
+    assert_eq!(resolution.conda_requested, ["numpy", "scipy"]);
+    let scipy = resolution
+        .conda
+        .packages
+        .iter()
+        .find(|p| p.record.name == "scipy")
+        .expect("scipy");
+    assert!(
+        scipy.record.build.starts_with("py39"),
+        "{}",
+        scipy.record.filename
+    );
+    let text = resolver::conda::nix::render_mixed(&resolution).expect("renders");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("env.nix");
+    std::fs::write(&file, &text).expect("write");
+    let expression = format!(
+        r#"let
+  pkgs = import <nixpkgs> {{ }};
+  env = import {} {{ inherit pkgs; python = pkgs.python311; }};
+in {{
+  drv = env.drvPath;
+  environment = map (p: p.pname) env.packages;
+  scipy = env.python.pkgs.scipy.provider;
+}}"#,
+        file.display()
+    );
+    let output = nix_instantiate()
+        .args(["--eval", "--strict", "--json", "-E", &expression])
+        .output()
+        .expect("runs nix-instantiate");
+    assert!(
+        output.status.success(),
+        "evaluation failed:\n{}\n--- the file ---\n{text}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(value["scipy"], "conda");
+    let environment = value["environment"].as_array().expect("list");
+    assert!(
+        environment.contains(&serde_json::json!("numpy")),
+        "{environment:?}"
+    );
+    assert!(
+        environment.contains(&serde_json::json!("scipy")),
+        "{environment:?}"
+    );
+}
+
 #[test]
 fn records_without_any_hash_cannot_be_written() {
     let mut resolution = mixed("numpy\n", names(&["numpy"]));

@@ -206,15 +206,7 @@ pub fn resolve(
     };
     let conda_resolution = super::resolve(snapshot, &conda_specs, &conda_options)?;
     for package in &conda_resolution.packages {
-        let is_python = package.record.noarch.as_deref() == Some("python")
-            || package.record.depends.iter().any(|depends| {
-                parse_spec(depends).is_ok_and(|spec| {
-                    spec.name
-                        .as_exact()
-                        .is_some_and(|name| name.as_normalized() == "python")
-                })
-            });
-        if !is_python || Pep440Version::from_str(&package.record.version).is_err() {
+        if !package.is_python() || Pep440Version::from_str(&package.record.version).is_err() {
             continue;
         }
         let pin_text = format!("{}=={}", package.pypi_name, package.record.version);

@@ -163,6 +163,21 @@ pub struct CondaPackage {
     pub dependencies: Vec<String>,
 }
 
+impl CondaPackage {
+    /// A package of a Python project: it depends on `python` or is `noarch: python`. Others are
+    /// libraries and runtimes (`mkl`, `libffi`).
+    pub fn is_python(&self) -> bool {
+        self.record.noarch.as_deref() == Some("python")
+            || self.record.depends.iter().any(|depends| {
+                parse_spec(depends).is_ok_and(|spec| {
+                    spec.name
+                        .as_exact()
+                        .is_some_and(|name| name.as_normalized() == "python")
+                })
+            })
+    }
+}
+
 /// A consistent conda environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CondaResolution {

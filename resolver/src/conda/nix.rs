@@ -22,8 +22,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use super::CondaPackage;
 use super::mixed::MixedResolution;
-use super::{CondaPackage, parse_spec};
 use crate::output::nix::{NixError, hex, nix_attr, nix_string, nix_string_list, render};
 
 /// What the conda helpers need from the installation.
@@ -80,17 +80,6 @@ const CONDA_HELPERS: &str = r#"  # Unpack a conda archive as a prefix into $out:
     };
 "#;
 
-fn is_python_package(package: &CondaPackage) -> bool {
-    package.record.noarch.as_deref() == Some("python")
-        || package.record.depends.iter().any(|depends| {
-            parse_spec(depends).is_ok_and(|spec| {
-                spec.name
-                    .as_exact()
-                    .is_some_and(|name| name.as_normalized() == "python")
-            })
-        })
-}
-
 fn src(out: &mut String, package: &CondaPackage, indent: &str) -> Result<(), NixError> {
     let url = nix_string(&package.record.url);
     match (&package.record.sha256, &package.record.md5) {
@@ -134,7 +123,7 @@ pub fn render_mixed(mixed: &MixedResolution) -> Result<String, NixError> {
     // (`typing-extensions`, a metapackage, depends on `typing_extensions`, which has the files):
     // the one the others depend on takes the name; the others are installed as libraries.
     let mut overlay: BTreeMap<&str, &CondaPackage> = BTreeMap::new();
-    for package in mixed.conda.packages.iter().filter(|p| is_python_package(p)) {
+    for package in mixed.conda.packages.iter().filter(|p| p.is_python()) {
         match overlay.get(package.pypi_name.as_str()) {
             Some(taken) if !taken.dependencies.contains(&package.record.name) => {}
             _ => {
