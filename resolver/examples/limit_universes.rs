@@ -37,7 +37,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     for (name, universe, requirements, expect) in cases {
         let case = dir.join(name);
         std::fs::create_dir_all(&case)?;
-        std::fs::write(case.join("snapshot.mnxdb"), common::snapshot_bytes(&universe))?;
+        std::fs::write(
+            case.join("snapshot.mnxdb"),
+            common::snapshot_bytes(&universe),
+        )?;
         std::fs::write(case.join("requirements.txt"), requirements)?;
         std::fs::write(case.join("expect"), format!("{expect}\n"))?;
         println!("{}", case.display());

@@ -294,19 +294,7 @@ impl Formatter<'_, '_> {
         if let Some(name) = package.name()
             && let Ok(data) = self.solver.package(name)
         {
-            let known: Vec<Version> = data
-                .candidates
-                .candidates
-                .iter()
-                .map(|c| c.version.clone())
-                .chain(
-                    data.candidates
-                        .rejected
-                        .iter()
-                        .filter_map(|(v, _)| v.parse().ok()),
-                )
-                .collect();
-            if let Some(text) = releases_text(known, range) {
+            if let Some(text) = releases_text(data.known_versions(), range) {
                 return format!("{package}{text}");
             }
             if range == &Ranges::full() {

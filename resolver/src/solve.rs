@@ -137,6 +137,21 @@ pub(crate) struct PackageData {
 }
 
 impl PackageData {
+    /// Every release version the snapshot has, candidate or not (those that parse).
+    pub(crate) fn known_versions(&self) -> Vec<Version> {
+        self.candidates
+            .candidates
+            .iter()
+            .map(|c| c.version.clone())
+            .chain(
+                self.candidates
+                    .rejected
+                    .iter()
+                    .filter_map(|(v, _)| v.parse().ok()),
+            )
+            .collect()
+    }
+
     fn candidate(&self, version: &Version) -> Option<&Candidate> {
         self.candidates
             .candidates
@@ -266,19 +281,10 @@ impl<'a> Solver<'a> {
             return Ok(specifiers_to_ranges(specifiers));
         }
         let data = self.package(&requirement.name)?;
-        let known: Vec<Version> = data
-            .candidates
-            .candidates
-            .iter()
-            .map(|c| c.version.clone())
-            .chain(
-                data.candidates
-                    .rejected
-                    .iter()
-                    .filter_map(|(v, _)| v.parse().ok()),
-            )
-            .collect();
-        Ok(specifiers_to_ranges_among(specifiers, &known))
+        Ok(specifiers_to_ranges_among(
+            specifiers,
+            &data.known_versions(),
+        ))
     }
 
     fn note_user_requirement(&mut self, entry: &Entry, range: &Ranges<Version>) {

@@ -6,19 +6,10 @@ mod common;
 use std::path::Path;
 
 use resolver::input::parse_requirements_txt;
-use resolver::provider::{Mode, ProviderConfig};
-use resolver::solve::{DEFAULT_MAX_STEPS, ResolveOptions, resolve};
-use resolver::target::{System, TargetEnv};
+use resolver::solve::{ResolveOptions, resolve};
 
 fn options(providers: &str) -> ResolveOptions {
-    ResolveOptions {
-        target: TargetEnv::new("3.12", System::X86_64Linux).expect("target"),
-        providers: ProviderConfig::parse(providers).expect("providers"),
-        mode: Mode::Newest,
-        nixpkgs: None,
-        allow_prereleases: false,
-        max_steps: DEFAULT_MAX_STEPS,
-    }
+    common::options(providers)
 }
 
 fn error(universe: &common::Universe, requirements: &str, providers: &str) -> String {

@@ -9,20 +9,14 @@ mod common;
 use std::path::Path;
 
 use resolver::input::parse_requirements_txt;
-use resolver::provider::{Mode, ProviderConfig};
 use resolver::report::ResolveError;
 use resolver::resolution::Resolution;
 use resolver::solve::{DEFAULT_MAX_STEPS, ResolveOptions, resolve};
-use resolver::target::{System, TargetEnv};
 
 fn options(max_steps: u64) -> ResolveOptions {
     ResolveOptions {
-        target: TargetEnv::new("3.12", System::X86_64Linux).expect("target"),
-        providers: ProviderConfig::parse("_default=wheel,sdist").expect("providers"),
-        mode: Mode::Newest,
-        nixpkgs: None,
-        allow_prereleases: false,
         max_steps,
+        ..common::options("_default=wheel,sdist")
     }
 }
 

@@ -223,15 +223,9 @@ fn nix_build_env_dir_activates_with_nix_shell() {
     let env = dir.path().join("env");
     resolver::output::nix::write_env(&env, &wheels(&["requests"]), "requests\n", "")
         .expect("write_env");
-    let output = nix_command("nix-shell")
+    let output = building("nix-shell")
         .arg(&env)
         .args([
-            "--option",
-            "substituters",
-            "",
-            "--option",
-            "build-users-group",
-            "",
             "--run",
             "python -c 'import sys, requests; print(sys.prefix != sys.base_prefix, requests.__version__)'",
         ])

@@ -18,16 +18,7 @@ fn requests_closure_evaluates_to_the_resolved_versions_urls_hashes_and_graph() {
     let file = write_nix(dir.path(), "requests.nix", &resolution);
     let summary = summarize(&file, "", &resolution);
 
-    assert_eq!(
-        summary.keys().collect::<Vec<_>>(),
-        [
-            "certifi",
-            "charset-normalizer",
-            "idna",
-            "requests",
-            "urllib3"
-        ]
-    );
+    assert_eq!(summary.keys().collect::<Vec<_>>(), REQUESTS_CLOSURE);
     for package in &resolution.packages {
         let evaluated = &summary[&package.name];
         let file = package.file.as_ref().expect("wheel");
@@ -68,16 +59,7 @@ fn requests_closure_evaluates_to_the_resolved_versions_urls_hashes_and_graph() {
             .is_some_and(|libs| libs.contains(&json!("glibc")))
     );
     assert_eq!(summary["idna"]["native"], json!([]));
-    assert_eq!(
-        environment_names(&file, ""),
-        [
-            "certifi",
-            "charset-normalizer",
-            "idna",
-            "requests",
-            "urllib3"
-        ]
-    );
+    assert_eq!(environment_names(&file, ""), REQUESTS_CLOSURE);
 }
 
 #[test]
@@ -367,16 +349,7 @@ fn dependency_cycles_evaluate_without_infinite_recursion() {
     let summary = summarize(&file, &stub, &resolution);
     assert_eq!(summary["certifi"]["dependencies"], json!([]));
     assert!(eval_json(&format!("({}).drvPath", apply(&file, &stub))).is_string());
-    assert_eq!(
-        environment_names(&file, &stub),
-        [
-            "certifi",
-            "charset-normalizer",
-            "idna",
-            "requests",
-            "urllib3"
-        ]
-    );
+    assert_eq!(environment_names(&file, &stub), REQUESTS_CLOSURE);
 }
 
 #[test]

@@ -14,15 +14,6 @@ use std::path::{Path, PathBuf};
 use nix_common::*;
 use serde_json::{Value, json};
 
-/// The packages `requests` resolves to in the fixture.
-const REQUESTS_CLOSURE: [&str; 5] = [
-    "certifi",
-    "charset-normalizer",
-    "idna",
-    "requests",
-    "urllib3",
-];
-
 struct Setup {
     dir: tempfile::TempDir,
     snapshot: CliSnapshot,
@@ -157,11 +148,7 @@ fn assert_fixture_wheels(packages: &Value, except: &[&str]) {
         if except.contains(&name.as_str()) {
             continue;
         }
-        let recorded = fixture_package(name);
-        assert_eq!(package["version"], json!(recorded.version), "{name}");
-        assert_eq!(package["provider"], json!("wheel"), "{name}");
-        assert_eq!(package["url"], json!(recorded.wheel.url), "{name}");
-        assert_eq!(package["sha256"], json!(recorded.wheel.sha256), "{name}");
+        assert_fixture_wheel(name, package);
     }
 }
 
@@ -588,20 +575,6 @@ fn requirement_lines_names_and_providers_are_read_like_pip() {
     );
 }
 
-/// A Nix command that may build, with the options this machine needs (shared/NIX-HERE.md).
-fn building(program: &str) -> std::process::Command {
-    let mut command = nix_command(program);
-    command.args([
-        "--option",
-        "substituters",
-        "",
-        "--option",
-        "build-users-group",
-        "",
-    ]);
-    command
-}
-
 #[test]
 fn nix_build_mk_python_wheel_environment_imports() {
     let setup = Setup::new();
@@ -615,11 +588,7 @@ fn nix_build_mk_python_wheel_environment_imports() {
         ),
     )
     .expect("write env.nix");
-    let output = building("nix-build")
-        .arg(&file)
-        .arg("--no-out-link")
-        .output()
-        .expect("run nix-build");
+    let output = nix_build(&[file.as_os_str()]);
     let stdout = check(output, "nix-build of mkPython");
     let environment = PathBuf::from(stdout.lines().last().expect("output path"));
     let run = std::process::Command::new(environment.join("bin/python"))

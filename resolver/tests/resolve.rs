@@ -9,18 +9,11 @@ use resolver::input::parse_requirements_txt;
 use resolver::provider::{Mode, NixpkgsIndex, ProviderConfig};
 use resolver::report::ResolveError;
 use resolver::resolution::{Provider, Resolution};
-use resolver::solve::{DEFAULT_MAX_STEPS, ResolveOptions, resolve};
+use resolver::solve::{ResolveOptions, resolve};
 use resolver::target::{System, TargetEnv};
 
 fn options() -> ResolveOptions {
-    ResolveOptions {
-        target: TargetEnv::new("3.12", System::X86_64Linux).expect("target"),
-        providers: ProviderConfig::parse("_default=wheel,sdist").expect("providers"),
-        mode: Mode::Newest,
-        nixpkgs: None,
-        allow_prereleases: false,
-        max_steps: DEFAULT_MAX_STEPS,
-    }
+    common::options("_default=wheel,sdist")
 }
 
 fn run(

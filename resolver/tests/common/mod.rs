@@ -12,7 +12,10 @@ use db_format::{
     DependencyRecord, File, FileKind, MetadataSource, Project, Release, Snapshot, SnapshotMeta,
     Writer,
 };
+use resolver::provider::{Mode, ProviderConfig};
 use resolver::resolution::SnapshotPin;
+use resolver::solve::{DEFAULT_MAX_STEPS, ResolveOptions};
+use resolver::target::{System, TargetEnv};
 
 /// `../shared` beside the project; a clear failure when it is absent.
 pub fn shared_dir() -> PathBuf {
@@ -234,6 +237,19 @@ pub fn pigeonhole(holes: usize) -> (Universe, String) {
         .collect();
     let requirements = (1..=holes + 1).map(|p| format!("pigeon{p}\n")).collect();
     (universe(&borrowed), requirements)
+}
+
+/// CPython 3.12 on x86_64-linux with `providers`, newest first, no nixpkgs, no `--pre`, the
+/// default step bound.
+pub fn options(providers: &str) -> ResolveOptions {
+    ResolveOptions {
+        target: TargetEnv::new("3.12", System::X86_64Linux).expect("target"),
+        providers: ProviderConfig::parse(providers).expect("providers"),
+        mode: Mode::Newest,
+        nixpkgs: None,
+        allow_prereleases: false,
+        max_steps: DEFAULT_MAX_STEPS,
+    }
 }
 
 /// The pin of a test snapshot.

@@ -265,19 +265,57 @@ pub fn mach_nix(args: &[&std::ffi::OsStr]) -> String {
     check(output, &format!("mach-nix {args:?}"))
 }
 
-/// `nix-build` as root without the binary cache, with `args` (a file, or `--expr …`); the raw
-/// output.
+/// The packages `requests` resolves to in the fixture.
+pub const REQUESTS_CLOSURE: [&str; 5] = [
+    "certifi",
+    "charset-normalizer",
+    "idna",
+    "requests",
+    "urllib3",
+];
+
+/// `package` (a generated package as JSON: `version`, `provider`, `url`, `sha256`) is the
+/// recorded wheel of `name`.
+pub fn assert_fixture_wheel(name: &str, package: &serde_json::Value) {
+    let recorded = fixture_package(name);
+    assert_eq!(
+        package["version"],
+        serde_json::json!(recorded.version),
+        "{name}"
+    );
+    assert_eq!(package["provider"], serde_json::json!("wheel"), "{name}");
+    assert_eq!(
+        package["url"],
+        serde_json::json!(recorded.wheel.url),
+        "{name}"
+    );
+    assert_eq!(
+        package["sha256"],
+        serde_json::json!(recorded.wheel.sha256),
+        "{name}"
+    );
+}
+
+/// A Nix command that may build, with the options this machine needs (shared/NIX-HERE.md):
+/// as root, without the binary cache.
+pub fn building(program: &str) -> Command {
+    let mut command = nix_command(program);
+    command.args([
+        "--option",
+        "substituters",
+        "",
+        "--option",
+        "build-users-group",
+        "",
+    ]);
+    command
+}
+
+/// `nix-build --no-out-link` as root without the binary cache, with `args` (a file, or
+/// `--expr …`); the raw output.
 pub fn nix_build(args: &[&std::ffi::OsStr]) -> Output {
-    nix_command("nix-build")
-        .args([
-            "--no-out-link",
-            "--option",
-            "substituters",
-            "",
-            "--option",
-            "build-users-group",
-            "",
-        ])
+    building("nix-build")
+        .arg("--no-out-link")
         .args(args)
         .output()
         .expect("run nix-build")
