@@ -191,6 +191,21 @@ fn impossible_requests_and_snapshots_without_conda_are_clear_errors() {
     .expect_err("no numpy 1.0");
     assert!(matches!(err, CondaError::NoSolution(_)), "{err}");
     assert!(err.to_string().contains("numpy"), "{err}");
+    // The report says what the channel has instead.
+    assert!(err.to_string().contains("no build of numpy"), "{err}");
+    assert!(err.to_string().contains("1.24.3"), "{err}");
+    // A conflict names the builds involved, with their versions.
+    let err = conda::resolve(
+        &snapshot,
+        &specs(&["python=3.7", "numpy=1.24.3"]),
+        &options(System::X86_64Linux, true),
+    )
+    .expect_err("intel has numpy 1.24.3 for python 3.8-3.10 only");
+    assert!(
+        err.to_string().contains("numpy 1.24.3 py39hed7eef7_0"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("python 3.7.13"), "{err}");
     let err = conda::resolve(
         &snapshot,
         &specs(&["numpy >=>=1"]),

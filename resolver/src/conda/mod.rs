@@ -207,6 +207,58 @@ struct Candidate {
     version: Version,
 }
 
+/// A candidate as pubgrub sees it: its position in the preference order (what is compared; 0 is
+/// the best) and, for reports, its version and build (`1.24.3 py39hed7eef7_0`).
+#[derive(Debug, Clone)]
+struct Build {
+    index: u32,
+    label: std::rc::Rc<str>,
+}
+
+impl Build {
+    fn of(index: usize, candidate: &Candidate) -> Self {
+        Build {
+            // Candidate counts are far below u32::MAX (a channel has thousands of files).
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            label: format!("{} {}", candidate.record.version, candidate.record.build).into(),
+        }
+    }
+
+    /// A value to look an index up with (labels play no part in comparisons).
+    fn probe(index: u32) -> Self {
+        Build {
+            index,
+            label: "".into(),
+        }
+    }
+}
+
+impl PartialEq for Build {
+    fn eq(&self, other: &Self) -> bool {
+        self.index == other.index
+    }
+}
+
+impl Eq for Build {}
+
+impl PartialOrd for Build {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Build {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.index.cmp(&other.index)
+    }
+}
+
+impl fmt::Display for Build {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label)
+    }
+}
+
 struct Provider<'a> {
     snapshot: &'a Snapshot,
     options: &'a CondaOptions,
@@ -248,14 +300,12 @@ fn matches(spec: &NamelessMatchSpec, candidate: &Candidate) -> bool {
             .is_none_or(|number| number.matches(&candidate.record.build_number))
 }
 
-/// The pubgrub range of candidate indexes a spec allows.
-fn allowed(spec: &NamelessMatchSpec, candidates: &[Candidate]) -> Ranges<u32> {
+/// The pubgrub range of candidates a spec allows.
+fn allowed(spec: &NamelessMatchSpec, candidates: &[Candidate]) -> Ranges<Build> {
     let mut range = Ranges::empty();
     for (index, candidate) in candidates.iter().enumerate() {
         if matches(spec, candidate) {
-            // Candidate counts are far below u32::MAX (a channel has thousands of files).
-            let index = u32::try_from(index).unwrap_or(u32::MAX);
-            range = range.union(&Ranges::singleton(index));
+            range = range.union(&Ranges::singleton(Build::of(index, candidate)));
         }
     }
     range
@@ -321,8 +371,8 @@ impl Provider<'_> {
         &self,
         specs: &[MatchSpec],
         texts: &[String],
-    ) -> Result<Result<DependencyConstraints<Pkg, Ranges<u32>>, String>, CondaError> {
-        let mut by_name: BTreeMap<String, Ranges<u32>> = BTreeMap::new();
+    ) -> Result<Result<DependencyConstraints<Pkg, Ranges<Build>>, String>, CondaError> {
+        let mut by_name: BTreeMap<String, Ranges<Build>> = BTreeMap::new();
         for (spec, text) in specs.iter().zip(texts) {
             let name = spec_name(spec, text)?;
             let (_, nameless) = spec.clone().into_nameless();
@@ -362,6 +412,22 @@ impl Provider<'_> {
                 }));
             }
             let range = allowed(&nameless, &candidates);
+            if range == Ranges::empty() {
+                let mut versions: Vec<&str> = Vec::new();
+                for candidate in candidates.iter() {
+                    if !versions.contains(&candidate.record.version.as_str()) {
+                        versions.push(&candidate.record.version);
+                    }
+                }
+                let shown = versions.len().min(12);
+                return Ok(Err(format!(
+                    "needs {text:?}, but no build of {name} in {:?} for {} matches it (newest versions there: {}{})",
+                    self.options.channels,
+                    subdir(self.options.system),
+                    versions[..shown].join(", "),
+                    if versions.len() > shown { ", …" } else { "" }
+                )));
+            }
             let entry = by_name.entry(name).or_insert_with(Ranges::full);
             *entry = entry.intersection(&range);
         }
@@ -374,8 +440,8 @@ impl Provider<'_> {
 
 impl DependencyProvider for Provider<'_> {
     type P = Pkg;
-    type V = u32;
-    type VS = Ranges<u32>;
+    type V = Build;
+    type VS = Ranges<Build>;
     type M = String;
     type Priority = (u8, Reverse<usize>);
     type Err = CondaError;
@@ -383,7 +449,7 @@ impl DependencyProvider for Provider<'_> {
     fn prioritize(
         &self,
         package: &Pkg,
-        range: &Ranges<u32>,
+        range: &Ranges<Build>,
         stats: &PackageResolutionStatistics,
     ) -> Self::Priority {
         let class = match package {
@@ -402,24 +468,24 @@ impl DependencyProvider for Provider<'_> {
     fn choose_version(
         &self,
         package: &Pkg,
-        range: &Ranges<u32>,
-    ) -> Result<Option<u32>, CondaError> {
+        range: &Ranges<Build>,
+    ) -> Result<Option<Build>, CondaError> {
         Ok(match package {
-            Pkg::Root => range.contains(&0).then_some(0),
-            Pkg::Name(name) => {
-                let count = self.candidates(name)?.len();
-                (0..count)
-                    .filter_map(|index| u32::try_from(index).ok())
-                    .find(|index| range.contains(index))
-            }
+            Pkg::Root => range.contains(&Build::probe(0)).then(|| Build::probe(0)),
+            Pkg::Name(name) => self
+                .candidates(name)?
+                .iter()
+                .enumerate()
+                .map(|(index, candidate)| Build::of(index, candidate))
+                .find(|build| range.contains(build)),
         })
     }
 
     fn get_dependencies(
         &self,
         package: &Pkg,
-        version: &u32,
-    ) -> Result<Dependencies<Pkg, Ranges<u32>, String>, CondaError> {
+        version: &Build,
+    ) -> Result<Dependencies<Pkg, Ranges<Build>, String>, CondaError> {
         let (specs, texts) = match package {
             Pkg::Root => (
                 self.roots.clone(),
@@ -427,7 +493,7 @@ impl DependencyProvider for Provider<'_> {
             ),
             Pkg::Name(name) => {
                 let list = self.candidates(name)?;
-                let Some(candidate) = list.get(*version as usize) else {
+                let Some(candidate) = list.get(version.index as usize) else {
                     return Ok(Dependencies::Unavailable("no such candidate".into()));
                 };
                 let mut specs = Vec::new();
@@ -468,20 +534,21 @@ pub fn resolve(
         candidates: Default::default(),
         skipped_md5_only: Default::default(),
     };
-    let solution = pubgrub::resolve(&provider, Pkg::Root, 0u32).map_err(|err| match err {
-        PubGrubError::NoSolution(mut tree) => {
-            tree.collapse_no_versions();
-            CondaError::NoSolution(pubgrub::DefaultStringReporter::report(&tree).to_string())
-        }
-        PubGrubError::ErrorRetrievingDependencies { source, .. }
-        | PubGrubError::ErrorChoosingVersion { source, .. } => source,
-        other => CondaError::Solver(other.to_string()),
-    })?;
+    let solution =
+        pubgrub::resolve(&provider, Pkg::Root, Build::probe(0)).map_err(|err| match err {
+            PubGrubError::NoSolution(mut tree) => {
+                tree.collapse_no_versions();
+                CondaError::NoSolution(pubgrub::DefaultStringReporter::report(&tree).to_string())
+            }
+            PubGrubError::ErrorRetrievingDependencies { source, .. }
+            | PubGrubError::ErrorChoosingVersion { source, .. } => source,
+            other => CondaError::Solver(other.to_string()),
+        })?;
     let mut chosen: BTreeMap<String, CondaRecord> = BTreeMap::new();
-    for (package, index) in solution {
+    for (package, build) in solution {
         if let Pkg::Name(name) = package {
             let list = provider.candidates(&name)?;
-            if let Some(candidate) = list.get(index as usize) {
+            if let Some(candidate) = list.get(build.index as usize) {
                 chosen.insert(name, candidate.record.clone());
             }
         }
