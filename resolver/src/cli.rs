@@ -12,9 +12,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use uv_platform_tags::{Arch, Os, Platform};
 
-use crate::input::read_input;
+use db_format::Snapshot;
+
+use crate::input::{Input, read_input};
 use crate::provider::{Mode, NixpkgsIndex, ProviderConfig};
-use crate::resolution::Resolution;
+use crate::resolution::{Resolution, SnapshotPin};
 use crate::solve::{DEFAULT_MAX_STEPS, ResolveOptions, resolve};
 use crate::target::{System, TargetEnv};
 
@@ -112,7 +114,8 @@ struct ResolveArgs {
     /// glibc of the Linux target for manylinux wheels (default 2.39, nixpkgs' own).
     #[arg(long, value_name = "MAJOR.MINOR")]
     manylinux: Option<String>,
-    /// Stop a resolution that takes more pubgrub steps than this (it then says so).
+    /// Stop a resolution that takes more steps than this (pubgrub decisions plus conflicts;
+    /// it then says so).
     #[arg(long, default_value_t = DEFAULT_MAX_STEPS)]
     max_steps: u64,
     /// conda providers (issue 7): also take conda records that carry only an md5 (no sha256).
@@ -222,11 +225,14 @@ fn providers(spec: Option<&str>) -> Result<ProviderConfig, CliError> {
     }
 }
 
-/// Resolve as `gen` and `env` do; returns the resolution and the input file's text.
-fn resolve_args(args: &ResolveArgs) -> Result<(Resolution, String), CliError> {
+/// What a resolution starts from: options (with the PyPI providers of `providers_spec`), the
+/// input, its text, and the snapshot.
+type Prepared = (ResolveOptions, Input, String, Snapshot, SnapshotPin);
+
+fn prepare(args: &ResolveArgs, providers_spec: Option<&str>) -> Result<Prepared, CliError> {
     let options = ResolveOptions {
         target: target(args)?,
-        providers: providers(args.providers.as_deref())?,
+        providers: providers(providers_spec)?,
         mode: args.mode,
         nixpkgs: match &args.nixpkgs_json {
             Some(path) => Some(NixpkgsIndex::from_json(&read(path)?, path)?),
@@ -242,6 +248,12 @@ fn resolve_args(args: &ResolveArgs) -> Result<(Resolution, String), CliError> {
         .clone()
         .unwrap_or_else(crate::db::default_dir);
     let (snapshot, pin) = crate::db::open(args.db.db.as_deref(), &dir)?;
+    Ok((options, input, text, snapshot, pin))
+}
+
+/// Resolve as `gen` and `env` do; returns the resolution and the input file's text.
+fn resolve_args(args: &ResolveArgs) -> Result<(Resolution, String), CliError> {
+    let (options, input, text, snapshot, pin) = prepare(args, args.providers.as_deref())?;
     Ok((resolve(&snapshot, pin, &input, &options)?, text))
 }
 
@@ -328,8 +340,8 @@ fn conda_gen(args: &ResolveArgs, format: Format) -> Result<Option<String>, CliEr
             "only the Nix output can hold conda packages (not pylock.toml or requirements.txt)",
         ));
     }
-    let target = target(args)?;
-    let system = target.system;
+    let (options, input, _, snapshot, pin) = prepare(args, rest.as_deref())?;
+    let system = options.target.system;
     let (major, minor) = crate::target::NIXPKGS_GLIBC;
     let glibc = args
         .manylinux
@@ -351,24 +363,6 @@ fn conda_gen(args: &ResolveArgs, format: Format) -> Result<Option<String>, CliEr
         ),
         allow_md5_only: args.conda_allow_md5,
     };
-    let options = ResolveOptions {
-        target,
-        providers: providers(rest.as_deref())?,
-        mode: args.mode,
-        nixpkgs: match &args.nixpkgs_json {
-            Some(path) => Some(NixpkgsIndex::from_json(&read(path)?, path)?),
-            None => None,
-        },
-        allow_prereleases: args.pre,
-        max_steps: args.max_steps,
-    };
-    let (input, _) = read_input(&args.requirements, &args.extras)?;
-    let dir = args
-        .db
-        .db_dir
-        .clone()
-        .unwrap_or_else(crate::db::default_dir);
-    let (snapshot, pin) = crate::db::open(args.db.db.as_deref(), &dir)?;
     let mixed = crate::conda::mixed::resolve(
         &snapshot,
         pin,

@@ -157,34 +157,15 @@ fn nix_instantiate() -> Command {
     command
 }
 
-#[test]
-fn the_mixed_environment_evaluates_in_nix() {
-    let resolution = mixed("numpy\nscipy\ntinydep\n", names(&["numpy", "scipy"]));
-    let text = resolver::conda::nix::render_mixed(&resolution).expect("renders");
+/// Write the Nix of `resolution`, import it with the stub's python311 as `env` (the file's
+/// default is python39, which the stub has not), and evaluate the attribute set `body` strictly.
+fn evaluate(resolution: &MixedResolution, body: &str) -> serde_json::Value {
+    let text = resolver::conda::nix::render_mixed(resolution).expect("renders");
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("env.nix");
     std::fs::write(&file, &text).expect("write");
-    // The stub has only python311: evaluate with it (the expression's default is python39).
     let expression = format!(
-        r#"let
-  pkgs = import <nixpkgs> {{ }};
-  env = import {} {{ inherit pkgs; python = pkgs.python311; }};
-  numpy = env.python.pkgs.numpy;
-in {{
-  drv = env.drvPath;
-  environment = map (p: p.pname) env.packages;
-  numpyProvider = numpy.provider;
-  numpyVersion = numpy.version;
-  numpyLibraries = map (l: l.pname) numpy.buildInputs;
-  numpySrc = numpy.src.name or (baseNameOf numpy.src.url);
-  tinydepProvider = env.python.pkgs.tinydep.provider;
-  tinydepNumpy = map (d: d.provider) env.python.pkgs.tinydep.dependencies;
-  mklUnpack = env.condaLibraries.mkl.mkDerivationArguments.installPhase;
-  libraries = builtins.attrNames env.condaLibraries;
-  mklUsers = builtins.filter (name: builtins.elem "mkl" (map (l: l.pname) env.python.pkgs.${{name}}.buildInputs))
-    [ "numpy-base" "mkl-service" "scipy" ];
-  conda = env.machNix.conda;
-}}"#,
+        "let\n  pkgs = import <nixpkgs> {{ }};\n  env = import {} {{ inherit pkgs; python = pkgs.python311; }};\nin {body}",
         file.display()
     );
     let output = nix_instantiate()
@@ -196,7 +177,30 @@ in {{
         "evaluation failed:\n{}\n--- the file ---\n{text}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let value: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    serde_json::from_slice(&output.stdout).expect("JSON")
+}
+
+#[test]
+fn the_mixed_environment_evaluates_in_nix() {
+    let resolution = mixed("numpy\nscipy\ntinydep\n", names(&["numpy", "scipy"]));
+    let value = evaluate(
+        &resolution,
+        r#"{
+  drv = env.drvPath;
+  environment = map (p: p.pname) env.packages;
+  numpyProvider = env.python.pkgs.numpy.provider;
+  numpyVersion = env.python.pkgs.numpy.version;
+  numpyLibraries = map (l: l.pname) env.python.pkgs.numpy.buildInputs;
+  numpySrc = env.python.pkgs.numpy.src.name or (baseNameOf env.python.pkgs.numpy.src.url);
+  tinydepProvider = env.python.pkgs.tinydep.provider;
+  tinydepNumpy = map (d: d.provider) env.python.pkgs.tinydep.dependencies;
+  mklUnpack = env.condaLibraries.mkl.mkDerivationArguments.installPhase;
+  libraries = builtins.attrNames env.condaLibraries;
+  mklUsers = builtins.filter (name: builtins.elem "mkl" (map (l: l.pname) env.python.pkgs.${name}.buildInputs))
+    [ "numpy-base" "mkl-service" "scipy" ];
+  conda = env.machNix.conda;
+}"#,
+    );
     let conda_numpy = resolution
         .conda
         .packages
@@ -267,31 +271,14 @@ fn a_conda_only_environment_evaluates_in_nix() {
         "{}",
         scipy.record.filename
     );
-    let text = resolver::conda::nix::render_mixed(&resolution).expect("renders");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("env.nix");
-    std::fs::write(&file, &text).expect("write");
-    let expression = format!(
-        r#"let
-  pkgs = import <nixpkgs> {{ }};
-  env = import {} {{ inherit pkgs; python = pkgs.python311; }};
-in {{
+    let value = evaluate(
+        &resolution,
+        r#"{
   drv = env.drvPath;
   environment = map (p: p.pname) env.packages;
   scipy = env.python.pkgs.scipy.provider;
-}}"#,
-        file.display()
+}"#,
     );
-    let output = nix_instantiate()
-        .args(["--eval", "--strict", "--json", "-E", &expression])
-        .output()
-        .expect("runs nix-instantiate");
-    assert!(
-        output.status.success(),
-        "evaluation failed:\n{}\n--- the file ---\n{text}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let value: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(value["scipy"], "conda");
     let environment = value["environment"].as_array().expect("list");
     assert!(

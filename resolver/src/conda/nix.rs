@@ -50,34 +50,30 @@ const CONDA_HELPERS: &str = r#"  # Unpack a conda archive as a prefix into $out:
   '';
   unpackTools = [ pkgs.autoPatchelfHook pkgs.unzip pkgs.zstd pkgs.bzip2 ];
 
+  # What every conda package is: its archive unpacked, ELF files patched against `libraries`
+  # (non-Python conda packages), which are also propagated into the environment.
+  condaAttrs = { pname, version, src, libraries }: {
+    inherit pname version src;
+    dontUnpack = true;
+    dontConfigure = true;
+    dontBuild = true;
+    nativeBuildInputs = unpackTools;
+    buildInputs = libraries;
+    propagatedBuildInputs = libraries;
+    installPhase = unpackConda;
+    passthru.provider = "conda";
+  };
+
   # A conda package that is not a Python package (a C library, a runtime).
-  mkCondaLibrary = { pname, version, src, libraries }:
-    pkgs.stdenv.mkDerivation {
-      inherit pname version src;
-      dontUnpack = true;
-      dontConfigure = true;
-      dontBuild = true;
-      nativeBuildInputs = unpackTools;
-      buildInputs = libraries;
-      propagatedBuildInputs = libraries;
-      installPhase = unpackConda;
-      passthru.provider = "conda";
-    };
+  mkCondaLibrary = attrs: pkgs.stdenv.mkDerivation (condaAttrs attrs);
 
   # A conda package of a Python project, installed as it was built (no pip, no build).
-  mkConda = pySelf: { pname, version, src, dependencies, libraries }:
-    pySelf.buildPythonPackage {
-      inherit pname version src dependencies;
+  mkConda = pySelf: { dependencies, ... }@attrs:
+    pySelf.buildPythonPackage (condaAttrs (builtins.removeAttrs attrs [ "dependencies" ]) // {
+      inherit dependencies;
       format = "other";
-      dontUnpack = true;
-      dontBuild = true;
       doCheck = false;
-      nativeBuildInputs = unpackTools;
-      buildInputs = libraries;
-      propagatedBuildInputs = libraries;
-      installPhase = unpackConda;
-      passthru.provider = "conda";
-    };
+    });
 "#;
 
 fn src(out: &mut String, package: &CondaPackage, indent: &str) -> Result<(), NixError> {
