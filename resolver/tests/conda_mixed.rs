@@ -352,3 +352,79 @@ fn gen_takes_conda_providers() {
     assert_eq!(pylock.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&pylock.stderr).contains("only the Nix output"));
 }
+
+/// Run `script` with bash as a Nix builder would (`$src`, `$out`, `runHook`), in `dir`.
+fn run_install_phase(script: &str, src: &Path, out: &Path, dir: &Path) {
+    let output = Command::new("bash")
+        .current_dir(dir)
+        .env("src", src)
+        .env("out", out)
+        .args(["-c", &format!("set -eu\nrunHook() {{ :; }}\n{script}")])
+        .output()
+        .expect("bash runs");
+    assert!(
+        output.status.success(),
+        "installPhase failed on {}:\n{}",
+        src.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn sh(dir: &Path, command: &str) {
+    let output = Command::new("bash")
+        .current_dir(dir)
+        .args(["-c", &format!("set -eu\n{command}")])
+        .output()
+        .expect("bash runs");
+    assert!(
+        output.status.success(),
+        "{command}: {} (needs tar, bzip2, zstd and zip on PATH)",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The generated unpacking script on real archives of both formats: a `.tar.bz2` and a `.conda`
+/// (a zip of `pkg-*.tar.zst` and `info-*.tar.zst`), built here with the host's tools, each
+/// holding a library, conda's `info/` and a noarch `site-packages/`.
+#[test]
+fn the_unpack_phase_installs_tar_bz2_and_conda_archives() {
+    let resolution = mixed("numpy\n", names(&["numpy"]));
+    let value = evaluate(
+        &resolution,
+        r#"{ phase = env.condaLibraries.mkl.mkDerivationArguments.installPhase; }"#,
+    );
+    let phase = value["phase"].as_str().expect("installPhase");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    sh(
+        root,
+        "mkdir -p pkg/lib pkg/info pkg/site-packages/demo
+         echo 'ELF?' > pkg/lib/libdemo.so
+         echo '{}' > pkg/info/index.json
+         echo 'x = 1' > pkg/site-packages/demo/__init__.py
+         tar -cjf demo-1.0-0.tar.bz2 -C pkg .
+         tar -cf - -C pkg lib site-packages | zstd -q -o pkg-demo-1.0-0.tar.zst
+         tar -cf - -C pkg info | zstd -q -o info-demo-1.0-0.tar.zst
+         zip -q demo-1.0-0.conda pkg-demo-1.0-0.tar.zst info-demo-1.0-0.tar.zst",
+    );
+    for archive in ["demo-1.0-0.tar.bz2", "demo-1.0-0.conda"] {
+        let out = root.join(format!("out-{archive}"));
+        let work = root.join(format!("work-{archive}"));
+        std::fs::create_dir(&work).expect("work dir");
+        run_install_phase(phase, &root.join(archive), &out, &work);
+        assert!(out.join("lib/libdemo.so").is_file(), "{archive}: library");
+        assert!(
+            !out.join("info").exists(),
+            "{archive}: conda metadata dropped"
+        );
+        assert!(
+            !out.join("site-packages").exists(),
+            "{archive}: noarch moved"
+        );
+        assert!(
+            out.join("lib/python3.11/site-packages/demo/__init__.py")
+                .is_file(),
+            "{archive}: noarch python under the interpreter's site-packages"
+        );
+    }
+}
