@@ -14,7 +14,7 @@
 //!
 //! Records are read leniently (`serde_json::Value`, field by field): a record without a name,
 //! version or build is skipped and reported; match specs are kept exactly as published, and
-//! [`check_specs`] parses them with `rattler_conda_types` (the conda ecosystem's Rust types,
+//! [`check_specs`](crate::conda::check_specs) parses them with `rattler_conda_types` (the conda ecosystem's Rust types,
 //! used by pixi and rattler-build) to report the ones that do not parse, never failing on them.
 
 use std::collections::BTreeMap;

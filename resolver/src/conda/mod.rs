@@ -2,18 +2,18 @@
 //! snapshot (format version 2), for one target.
 //!
 //! - **Channels**: a provider `conda/CHANNEL` selects one channel; a bare `conda` means
-//!   `conda/main,conda/r`, as `conda` did in the original mach-nix ([`parse_provider`]). Channel
+//!   `conda/main,conda/r`, as `conda` did in the original mach-nix ([`parse_provider`](crate::conda::parse_provider)). Channel
 //!   priority is strict, as conda's default: a package name is taken from the first listed
 //!   channel that has it.
 //! - **Records**: those of the target's subdir (`linux-64`, …) and `noarch`. Records without a
-//!   sha256 are skipped unless [`CondaOptions::allow_md5_only`] (a Nix fixed-output fetch wants a
+//!   sha256 are skipped unless [`CondaOptions::allow_md5_only`](crate::conda::CondaOptions::allow_md5_only) (a Nix fixed-output fetch wants a
 //!   sha256; the intel channel's older records carry only md5).
 //! - **Build selection**: candidates of a name are ordered newest version first, then highest
 //!   build number, then newest timestamp; the solver takes the first candidate that fits, so the
 //!   `python` dependency of each build (`python >=3.9,<3.10.0a0`) picks the build for the target
 //!   interpreter, and a rebuilt package (higher build number) wins over its older build.
 //! - **Virtual packages** (`__glibc`, `__unix`, `__linux`, `__osx`, `__cuda`, `__archspec`) come
-//!   from the target ([`VirtualPackages::for_target`]) and are never installed.
+//!   from the target ([`VirtualPackages::for_target`](crate::conda::VirtualPackages::for_target)) and are never installed.
 //! - `constrains` are checked on the solution (a violated constraint is an error naming both).
 //!
 //! The solver is pubgrub over candidate indexes: a package's "versions" are its candidates in
