@@ -471,6 +471,14 @@ pub fn add_to_snapshot<W: std::io::Write + std::io::Seek>(
     for record in &records {
         writer.add_conda_record(record)?;
     }
+    if !records.is_empty() {
+        tracing::info!(
+            "conda: {} records added ({} skipped, {} match specs kept unparsed)",
+            records.len(),
+            skipped.len(),
+            problems.len()
+        );
+    }
     Ok(records.len() as u64)
 }
 
