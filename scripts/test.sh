@@ -9,6 +9,18 @@ if [ ! -d ../shared/data ]; then
   exit 1
 fi
 
+# Archive tools (the conda unpack test), GNU time, and python3-venv (the live pip install test).
+missing=()
+for tool in tar bzip2 zstd zip unzip; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+[ -x /usr/bin/time ] || missing+=(time)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
 # Nix (Debian's nix-bin) for the evaluation and nix-build tests.
 bash scripts/install-nix.sh
 
