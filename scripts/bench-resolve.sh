@@ -9,9 +9,47 @@
 # `mach-nix-crawler crawl --requirements FILE --with-deps --as-of DATE`, then `publish-db`).
 # uv's cache is warmed once online with the same flags, then every timed uv run is --offline.
 # Both target x86_64-linux / manylinux_2_39 (mach-nix's default baseline).
+#
+# usage: scripts/bench-resolve.sh --limits [--runs 3]
+#
+# Times `mach-nix gen` on the universes designed to blow up a resolver (tests/limits.rs, written
+# by `cargo run --example limit_universes`): 10,000-deep chains, 5,000 requirements, pigeonhole
+# conflicts that only the step bound stops; checks each exit code and prints median time and
+# peak RSS (figures in resolver/README.md, "Limits").
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
+
+if [[ "${1:-}" == "--limits" ]]; then
+  runs=3
+  [[ "${2:-}" == "--runs" ]] && runs=$3
+  [[ -x /usr/bin/time ]] || { echo "GNU time not found: apt-get install time" >&2; exit 2; }
+  cargo build --quiet --release -p resolver --bin mach-nix --example limit_universes \
+    --manifest-path "$here/Cargo.toml"
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  "$here/target/release/examples/limit_universes" "$work" >/dev/null
+  printf '%-24s %5s %10s %9s\n' case exit 'median s' 'RSS MiB'
+  for case_dir in "$work"/*/; do
+    name=$(basename "$case_dir") expect=$(cat "$case_dir/expect")
+    times=() rss=0
+    for _ in $(seq "$runs"); do
+      set +e
+      /usr/bin/time -f '%e %M' -o "$work/time" "$here/target/release/mach-nix" gen --format pylock \
+        --db "$case_dir/snapshot.mnxdb" -r "$case_dir/requirements.txt" -o /dev/null 2>"$work/err"
+      code=$?
+      set -e
+      [[ "$code" == "$expect" ]] || { echo "$name: exit $code, expected $expect" >&2; cat "$work/err" >&2; exit 1; }
+      read -r t m < <(tail -n 1 "$work/time")
+      times+=("$t")
+      ((m > rss)) && rss=$m
+    done
+    median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    printf '%-24s %5s %10s %9.1f\n' "$name" "$code" "$median" "$(echo "$rss / 1024" | bc -l)"
+  done
+  exit 0
+fi
+
 db_dir="" db="" python="3.12" exclude_newer="" runs=11
 files=()
 while (($#)); do

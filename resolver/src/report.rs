@@ -56,9 +56,10 @@ pub enum ResolveError {
     )]
     UrlNotInSnapshot { origin: Origin, url: String },
     #[error(
-        "the resolution was stopped after {steps} steps: these requirements make the solver search \
-         too long (conflicts among many versions of many packages). Pin the versions of the \
-         packages involved, or allow more steps with --max-steps"
+        "the resolution was stopped after {steps} steps (decisions and conflicts): these \
+         requirements make the solver search too long (conflicts among many versions of many \
+         packages). Pin the versions of the packages involved, or allow more steps with \
+         --max-steps"
     )]
     TooComplex { steps: u64 },
     #[error("cannot read the snapshot: {0}")]

@@ -116,18 +116,20 @@ pub struct ResolveOptions {
     pub nixpkgs: Option<NixpkgsIndex>,
     /// Pre-releases allowed for every package (`--pre`).
     pub allow_prereleases: bool,
-    /// The most pubgrub steps (a decision and its unit propagation) the resolution may take
-    /// before it stops with [`ResolveError::TooComplex`]; [`DEFAULT_MAX_STEPS`] unless the user
-    /// asks for more (`--max-steps`).
+    /// The most work the resolution may do before it stops with [`ResolveError::TooComplex`]:
+    /// pubgrub steps (a decision and its unit propagation) plus conflicts (each package a
+    /// conflict involves counts one, as pubgrub's own statistics do). [`DEFAULT_MAX_STEPS`]
+    /// unless the user asks for more (`--max-steps`).
     pub max_steps: u64,
 }
 
-/// The default bound on a resolution's work. Real requirement sets take a few hundred steps
-/// (one per package, plus backtracking); a 10,000-package dependency chain takes about 20,000.
-/// At the measured cost of a step (see `resolver/README.md`, "Limits") the bound is reached
-/// within about a minute, so a resolution designed to backtrack forever stops with a message
-/// instead of running for hours.
-pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;
+/// The default bound on a resolution's work. Conflicts count because a search that backtracks
+/// makes each later step dearer (every learned incompatibility is checked again): a pigeonhole
+/// universe does 24 conflicts a step and its steps grow slower and slower, while a
+/// 10,000-package chain that fails at its end takes 30,000 steps and 20,000 conflicts in 0.4 s.
+/// Real requirement sets take a few hundred. The bound stops a search designed to run for hours
+/// within about two seconds (measured in `resolver/README.md`, "Limits").
+pub const DEFAULT_MAX_STEPS: u64 = 200_000;
 
 /// One project's snapshot data and candidates, computed once.
 #[derive(Debug)]
@@ -187,8 +189,13 @@ pub(crate) struct Solver<'a> {
     yanked_pins: HashSet<(PackageName, Version)>,
     packages: RefCell<HashMap<PackageName, Rc<PackageData>>>,
     discovered: RefCell<HashMap<Pkg, u32>>,
-    /// pubgrub steps taken so far (counted in `should_cancel`, called once per step).
+    /// pubgrub steps taken so far (counted in `should_cancel`, called once per step); with
+    /// `conflicts`, the work bounded by [`ResolveOptions::max_steps`].
     steps: Cell<u64>,
+    /// Conflicts so far: the sum over packages of pubgrub's conflict counts, as last seen by
+    /// `prioritize`, and those last-seen counts.
+    conflicts: Cell<u64>,
+    conflicts_seen: RefCell<HashMap<Pkg, u32>>,
 }
 
 fn add(deps: &mut Deps, package: Pkg, range: Ranges<Version>) {
@@ -219,6 +226,8 @@ impl<'a> Solver<'a> {
             packages: RefCell::new(HashMap::new()),
             discovered: RefCell::new(HashMap::new()),
             steps: Cell::new(0),
+            conflicts: Cell::new(0),
+            conflicts_seen: RefCell::new(HashMap::new()),
         };
         let active = |entry: &&Entry| entry.requirement.marker.evaluate(env, &[]);
         // Hashes and URLs first: they decide a package's candidates, which ranges may read.
@@ -533,6 +542,14 @@ impl DependencyProvider for Solver<'_> {
         range: &Ranges<Version>,
         stats: &PackageResolutionStatistics,
     ) -> Self::Priority {
+        let count = stats.conflict_count();
+        let seen = self
+            .conflicts_seen
+            .borrow_mut()
+            .insert(package.clone(), count)
+            .unwrap_or(0);
+        self.conflicts
+            .set(self.conflicts.get() + u64::from(count.saturating_sub(seen)));
         let mut discovered = self.discovered.borrow_mut();
         let next = u32::try_from(discovered.len()).unwrap_or(u32::MAX);
         let order = *discovered.entry(package.clone()).or_insert(next);
@@ -579,7 +596,7 @@ impl DependencyProvider for Solver<'_> {
     fn should_cancel(&self) -> Result<(), ProviderFailure> {
         let steps = self.steps.get() + 1;
         self.steps.set(steps);
-        if steps > self.options.max_steps {
+        if steps + self.conflicts.get() > self.options.max_steps {
             return Err(ProviderFailure::TooManySteps(self.options.max_steps));
         }
         Ok(())
