@@ -37,7 +37,9 @@ impl CoreMetadata {
             }
         };
         for line in text.lines() {
-            if line.trim().is_empty() {
+            // Only an empty line ends the headers: a line of blanks is a continuation (multi-line
+            // License fields have them).
+            if line.is_empty() {
                 break;
             }
             if line.starts_with([' ', '\t']) {
@@ -135,6 +137,16 @@ pub fn requirements_record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// pandas' wheels have a License field whose continuation lines include lines of only
+    /// blanks; ending the headers there lost all 85 of its Requires-Dist.
+    #[test]
+    fn regression_blank_continuation_lines_do_not_end_the_headers() {
+        let meta = CoreMetadata::parse(
+            b"Metadata-Version: 2.1\nName: pandas\nLicense: BSD 3-Clause\n        \n        Copyright (c)\n\t\nRequires-Dist: numpy>=1.22.4\nRequires-Dist: pytz>=2020.1\n\nlong description\nRequires-Dist: not-a-header\n",
+        );
+        assert_eq!(meta.requires_dist, ["numpy>=1.22.4", "pytz>=2020.1"]);
+    }
 
     #[test]
     fn headers_continuations_and_body_are_told_apart() {
