@@ -139,3 +139,26 @@ fn live_cli_tools_match_uv_on_four_systems() {
         }
     }
 }
+
+/// Regression: pandas' METADATA has blank continuation lines; they once hid all its
+/// requirements, so numpy and pytz went missing from the lock.
+#[test]
+fn live_scientific_stack_matches_uv() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let reqs = requirements("data.txt");
+    let sha = crawl_and_publish(&reqs, work.path());
+    let lock = resolve(
+        work.path(),
+        &sha,
+        &reqs,
+        &["-p", "3.12", "--format", "requirements"],
+    );
+    let ours = pins(&lock);
+    assert_eq!(ours, uv_pins(&reqs, "3.12", "x86_64-manylinux_2_39"));
+    for name in ["numpy", "pandas", "pytz", "tzdata", "six"] {
+        assert!(
+            ours.contains_key(name),
+            "{name} missing from the lock:\n{lock}"
+        );
+    }
+}
