@@ -5,7 +5,7 @@
 mod nix_common;
 
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix_common::*;
 use serde_json::json;
@@ -59,17 +59,14 @@ fn nix_build_cli_gen_requests_and_pandas_import() {
         "requests==2.32.3\npandas\n",
         &[],
     );
-    let output = nix_build(&[out.as_os_str()]);
-    let stdout = check(output, "nix-build of mach-nix gen output");
-    let environment = PathBuf::from(stdout.lines().last().expect("output path"));
-    let run = std::process::Command::new(environment.join("bin/python"))
-        .args([
-            "-c",
+    assert_eq!(
+        build_and_run_python(
+            &out,
+            "mach-nix gen output",
             "import requests, pandas, numpy; print(requests.__version__, pandas.__version__, numpy.__version__)",
-        ])
-        .output()
-        .expect("run python");
-    assert_eq!(check(run, "imports").trim(), "2.32.3 2.2.3 2.1.3");
+        ),
+        "2.32.3 2.2.3 2.1.3"
+    );
 }
 
 #[test]
@@ -155,15 +152,12 @@ fn nix_build_cli_gen_sdists_build_with_their_resolved_build_systems() {
         "six\nidna\n",
         &[OsStr::new("--providers"), OsStr::new("_default=sdist")],
     );
-    let output = nix_build(&[out.as_os_str()]);
-    let stdout = check(output, "nix-build of sdists");
-    let environment = PathBuf::from(stdout.lines().last().expect("output path"));
-    let run = std::process::Command::new(environment.join("bin/python"))
-        .args([
-            "-c",
+    assert_eq!(
+        build_and_run_python(
+            &out,
+            "sdists",
             "import six, idna; print(six.__version__, idna.__version__)",
-        ])
-        .output()
-        .expect("run python");
-    assert_eq!(check(run, "imports").trim(), "1.16.0 3.10");
+        ),
+        "1.16.0 3.10"
+    );
 }

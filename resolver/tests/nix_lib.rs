@@ -116,12 +116,7 @@ fn eval_writing_error(expression: &str) -> String {
     let output = eval_writing_command(expression)
         .output()
         .expect("run nix-instantiate");
-    assert!(
-        !output.status.success(),
-        "evaluation of {expression} succeeded but must fail: {}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    String::from_utf8_lossy(&output.stderr).to_string()
+    failed_evaluation(output, expression)
 }
 
 fn object(value: &Value) -> &serde_json::Map<String, Value> {
@@ -588,17 +583,14 @@ fn nix_build_mk_python_wheel_environment_imports() {
         ),
     )
     .expect("write env.nix");
-    let output = nix_build(&[file.as_os_str()]);
-    let stdout = check(output, "nix-build of mkPython");
-    let environment = PathBuf::from(stdout.lines().last().expect("output path"));
-    let run = std::process::Command::new(environment.join("bin/python"))
-        .args([
-            "-c",
+    assert_eq!(
+        build_and_run_python(
+            &file,
+            "mkPython",
             "import requests, urllib3, idna, certifi, charset_normalizer; print(requests.__version__, urllib3.__version__, idna.__version__)",
-        ])
-        .output()
-        .expect("run python");
-    assert_eq!(check(run, "imports").trim(), "2.32.3 2.2.3 3.10");
+        ),
+        "2.32.3 2.2.3 3.10"
+    );
 }
 
 #[test]

@@ -394,12 +394,32 @@ pub fn eval_error(expression: &str) -> String {
         .args(["--eval", "--strict", "--json", "--expr", expression])
         .output()
         .expect("run nix-instantiate");
+    failed_evaluation(output, expression)
+}
+
+/// The stderr of the evaluation of `expression`, which must have failed.
+pub fn failed_evaluation(output: Output, expression: &str) -> String {
     assert!(
         !output.status.success(),
         "evaluation of {expression} succeeded but must fail: {}",
         String::from_utf8_lossy(&output.stdout)
     );
     String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+/// `nix-build` of the environment `file` (`what` names it in failures), then `python -c code`
+/// with its interpreter: the printed text, trimmed.
+pub fn build_and_run_python(file: &Path, what: &str, code: &str) -> String {
+    let stdout = check(
+        nix_build(&[file.as_os_str()]),
+        &format!("nix-build of {what}"),
+    );
+    let environment = PathBuf::from(stdout.lines().last().expect("output path"));
+    let run = Command::new(environment.join("bin/python"))
+        .args(["-c", code])
+        .output()
+        .expect("run python");
+    check(run, "imports").trim().to_owned()
 }
 
 /// A Nix string literal of a path (the paths here have no `"`, `\` or `${`).
