@@ -78,14 +78,14 @@ fn a_conflict_at_the_end_of_a_chain_10000_deep_is_summarised() {
 }
 
 #[test]
-fn a_conflict_at_the_end_of_a_chain_400_deep_is_explained_in_full() {
-    let mut universe = common::chain(400, &["leaf>=2"]);
+fn a_conflict_at_the_end_of_a_chain_480_deep_is_explained_in_full() {
+    let mut universe = common::chain(480, &["leaf>=2"]);
     universe.extend(common::universe(&[("leaf", "1.0", &[])]));
     let text = run(&universe, "p00000\n", DEFAULT_MAX_STEPS)
         .expect_err("leaf>=2 does not exist")
         .to_string();
     assert!(
-        text.contains("Because") && text.contains("p00399 depends on leaf>=2"),
+        text.contains("Because") && text.contains("p00479 depends on leaf>=2"),
         "{text}"
     );
     assert!(!text.contains("too many to explain"), "{text}");
