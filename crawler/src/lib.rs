@@ -31,6 +31,8 @@
 //! rattler-build use) checks match specs rather than a parser of our own; `ruzstd` (pure Rust)
 //! decompresses `repodata.json.zst` without a C toolchain.
 
+/// Sandboxed sdist metadata builds (issue 8), the fallback when static extraction cannot tell.
+pub mod build;
 pub mod cli;
 pub mod closure;
 /// Conda channels (issue 7): repodata fetch into the state, records into the snapshot.

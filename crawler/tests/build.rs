@@ -1,0 +1,220 @@
+//! Sandboxed sdist metadata builds (issue 8): real sdists recorded from PyPI
+//! (`tests/data/build/`, recorded by `scripts/record-build-sdists.sh`) and synthetic sdists that
+//! misbehave on purpose, built in the real bubblewrap sandbox with the recorded setuptools wheel
+//! as the only build requirement source (no network).
+//!
+//! These tests need `bwrap`; without it they FAIL, telling to run `scripts/install-sandbox.sh`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crawler::build::{BuildError, BuildOptions, Builder, WheelSource, build_sdist, check_sandbox};
+use crawler::extract::Limits;
+use crawler::extract::sdist::{SdistMetadata, extract_sdist};
+use db_format::{DependencyRecord, MetadataSource};
+
+fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/build")
+}
+
+/// Options for a test: recorded wheels only, a private cache, short limits.
+fn options(cache: &Path) -> BuildOptions {
+    let mut options = BuildOptions::new(
+        WheelSource::FindLinks(data().join("wheels")),
+        cache.to_path_buf(),
+    );
+    options.time_limit = Duration::from_secs(60);
+    options.memory_bytes = 1 << 30;
+    if let Err(err) = check_sandbox(&options) {
+        panic!("{err}");
+    }
+    options
+}
+
+/// A `.tar.gz` sdist `name-1.0/` holding `files`.
+fn sdist(name: &str, files: &[(&str, &str)]) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    for (path, text) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, format!("{name}-1.0/{path}"), text.as_bytes())
+            .expect("tar member");
+    }
+    let gz = tar.into_inner().expect("tar");
+    gz.finish().expect("gzip")
+}
+
+/// Static extraction must say "needs a build"; the hint it returns goes to the build.
+fn needs_build(filename: &str, bytes: &[u8]) -> DependencyRecord {
+    match extract_sdist(filename, bytes, &Limits::default()).expect("sdist reads") {
+        SdistMetadata::NeedsBuild(record) => record,
+        SdistMetadata::Static(record) => panic!("{filename} is static: {record:?}"),
+    }
+}
+
+fn recorded(filename: &str) -> Vec<u8> {
+    let path = data().join(filename);
+    fs_err::read(&path)
+        .unwrap_or_else(|err| panic!("{err}: record it with scripts/record-build-sdists.sh"))
+}
+
+fn setup_py(body: &str) -> String {
+    format!("from setuptools import setup\n{body}\n")
+}
+
+#[test]
+fn missing_sandbox_is_a_clear_error() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let mut options = BuildOptions::new(
+        WheelSource::FindLinks(data().join("wheels")),
+        cache.path().to_path_buf(),
+    );
+    options.bwrap = PathBuf::from("/nonexistent/bwrap");
+    let err = Builder::new(options, 1).expect_err("no sandbox, no builder");
+    assert!(matches!(err, BuildError::Sandbox(_)));
+    assert!(
+        err.to_string().contains("scripts/install-sandbox.sh"),
+        "{err}"
+    );
+}
+
+#[test]
+fn computed_install_requires_synthetic() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let bytes = sdist(
+        "computed",
+        &[(
+            "setup.py",
+            &setup_py(
+                "import sys\ndeps = ['requests>=2'] + (['tomli'] if sys.version_info < (3, 11) else [])\n\
+                 setup(name='computed', version='1.0', install_requires=deps + ['attrs'],\n\
+                 extras_require={'fast': ['orjson']})",
+            ),
+        )],
+    );
+    let hint = needs_build("computed-1.0.tar.gz", &bytes);
+    let record =
+        build_sdist(&options(cache.path()), "computed-1.0.tar.gz", &bytes, &hint).expect("builds");
+    assert_eq!(record.source, MetadataSource::Build);
+    assert_eq!(
+        record.requires_dist,
+        ["requests >=2", "attrs", "orjson ; extra == 'fast'"]
+    );
+    assert_eq!(record.provides_extra, ["fast"]);
+}
+
+#[test]
+fn endless_loop_is_killed_at_the_time_limit() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let bytes = sdist("loop", &[("setup.py", "while True:\n    pass\n")]);
+    let hint = needs_build("loop-1.0.tar.gz", &bytes);
+    let mut options = options(cache.path());
+    options.time_limit = Duration::from_secs(3);
+    let started = std::time::Instant::now();
+    let err = build_sdist(&options, "loop-1.0.tar.gz", &bytes, &hint).expect_err("killed");
+    assert_eq!(err, BuildError::TimeLimit(3));
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the kill took too long"
+    );
+}
+
+#[test]
+fn unbounded_allocation_is_stopped_at_the_memory_limit() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let bytes = sdist(
+        "hog",
+        &[(
+            "setup.py",
+            "hog = []\nwhile True:\n    hog.append(bytearray(50 * 1024 * 1024))\n",
+        )],
+    );
+    let hint = needs_build("hog-1.0.tar.gz", &bytes);
+    let mut options = options(cache.path());
+    options.memory_bytes = 512 << 20;
+    let err = build_sdist(&options, "hog-1.0.tar.gz", &bytes, &hint).expect_err("stopped");
+    assert!(matches!(err, BuildError::MemoryLimit(_)), "{err:?}");
+}
+
+/// The build reports, through its own install_requires, what the sandbox let it do; the host
+/// must be untouched.
+#[test]
+fn writes_outside_and_sockets_are_denied() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let outside = tempfile::tempdir().expect("tempdir");
+    let target = outside.path().join("escaped");
+    let home_target = std::env::var("HOME")
+        .map(|home| format!("{home}/.mach-nix-escape"))
+        .unwrap_or_default();
+    let script = format!(
+        r#"import os, socket
+def attempt(label, action):
+    try:
+        action()
+        return label + "-allowed"
+    except OSError:
+        return label + "-denied"
+def write(path):
+    with open(path, "w") as f:
+        f.write("escaped")
+def connect():
+    socket.create_connection(("151.101.0.223", 443), timeout=5).close()
+def resolve():
+    socket.getaddrinfo("pypi.org", 443)
+results = [
+    attempt("tmpwrite", lambda: write({target:?})),
+    attempt("homewrite", lambda: write({home_target:?})),
+    attempt("etcwrite", lambda: write("/etc/mach-nix-escape")),
+    attempt("connect", connect),
+    attempt("dns", resolve),
+    attempt("localwrite", lambda: write("inside.txt")),
+]
+setup(name="escape", version="1.0", install_requires=results)
+"#
+    );
+    let bytes = sdist("escape", &[("setup.py", &setup_py(&script))]);
+    let hint = needs_build("escape-1.0.tar.gz", &bytes);
+    let record = build_sdist(&options(cache.path()), "escape-1.0.tar.gz", &bytes, &hint)
+        .expect("the build itself succeeds");
+    assert_eq!(
+        record.requires_dist,
+        [
+            "tmpwrite-denied",
+            // $HOME is an empty tmpfs in the sandbox: the write lands there and vanishes.
+            "homewrite-allowed",
+            "etcwrite-denied",
+            "connect-denied",
+            "dns-denied",
+            "localwrite-allowed"
+        ]
+    );
+    assert!(!target.exists());
+    assert!(!Path::new("/etc/mach-nix-escape").exists());
+    assert!(home_target.is_empty() || !Path::new(&home_target).exists());
+}
+
+#[test]
+fn a_failing_build_gives_a_normalized_error() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let bytes = sdist(
+        "broken",
+        &[(
+            "setup.py",
+            "raise RuntimeError('gcc 12.2.0 failed at /usr/include/x.h, line 40 (code 3)')\n",
+        )],
+    );
+    let hint = needs_build("broken-1.0.tar.gz", &bytes);
+    let err =
+        build_sdist(&options(cache.path()), "broken-1.0.tar.gz", &bytes, &hint).expect_err("fails");
+    let record = crawler::build::failed_record(&hint, &err);
+    assert_eq!(record.source, MetadataSource::Unknown);
+    assert_eq!(
+        record.detail.as_deref(),
+        Some(
+            "build failed: build failed: RuntimeError: gcc <version> failed at <path>, line <n> (code <n>)"
+        )
+    );
+}
