@@ -27,6 +27,19 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    /// Another process holds the lock (issue 9: one crawl or publish per state at a time).
+    #[error(
+        "{what} is in use by {holder}; only one crawl, publish-db or merge-state may use it at \
+         a time: wait for that process to finish (a killed one releases it at once)"
+    )]
+    Locked { what: String, holder: String },
+    /// A published snapshot whose bytes do not match its name: never overwritten.
+    #[error(
+        "{}: a published snapshot whose bytes hash to {found}, not to its name; refusing to \
+         overwrite it (move it away after finding out how it changed)",
+        path.display()
+    )]
+    Published { path: PathBuf, found: String },
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("snapshot: {0}")]

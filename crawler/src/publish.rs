@@ -6,6 +6,14 @@
 //! a newline), each replaced atomically. The snapshot's `created` time comes from the state (the
 //! `--as-of` cutoff, else the newest upload time the state holds), never from the clock, so the
 //! same state always publishes the same bytes.
+//!
+//! Issue 9 hardening: an existing `<sha256>.mnxdb` is re-hashed, and one whose bytes do not
+//! match its name stops the publish with [`Error::Published`] (it is never overwritten: someone
+//! must look at it); one `publish-db` at a time may write to `OUT` (an advisory lock on
+//! `OUT/.lock`, so `index.json` never loses an entry to a concurrent writer), and the temporary
+//! files a killed publish left behind (`OUT/.publish-*`) are removed under that lock. A reader
+//! therefore only ever sees complete snapshots, a complete `index.json`, and a `latest` naming
+//! a snapshot that is already in place (`tests/crash.rs` kills `publish-db` to check it).
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Read, Write};
@@ -15,7 +23,7 @@ use db_format::{DependencyRecord, File, Project, Release, SnapshotMeta, Writer};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::state::{State, StoredFile};
+use crate::state::{DirLock, State, StoredFile};
 use crate::{Error, Result};
 
 /// One entry of `index.json`.
@@ -116,10 +124,45 @@ fn io_at(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     }
 }
 
+/// Temporary files in `OUT` start with this; a killed publish may leave some behind.
+const TEMP_PREFIX: &str = ".publish-";
+
+fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(dir)
+        .map_err(io_at(dir))
+}
+
+/// Remove the temporary files of killed publishes (called with `OUT/.lock` held).
+fn remove_stale_temps(out: &Path) -> Result<()> {
+    for entry in fs_err::read_dir(out)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            fs_err::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+fn sha256_of_file(path: &Path) -> Result<String> {
+    let mut hasher = Sha256::new();
+    let mut reader = fs_err::File::open(path)?;
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = reader.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
 /// Write `bytes` to `path` atomically: a temporary file, fsync, rename, fsync of the directory.
 fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io_at(dir))?;
+    let mut temp = temp_in(dir)?;
     temp.write_all(bytes).map_err(io_at(path))?;
     make_readable(temp.as_file()).map_err(io_at(path))?;
     temp.as_file().sync_all().map_err(io_at(path))?;
@@ -147,6 +190,8 @@ fn sync_dir(dir: &Path) -> Result<()> {
 /// Publish the state into `out`.
 pub fn publish(state: &State, out: &Path) -> Result<Published> {
     fs_err::create_dir_all(out)?;
+    let _lock = DirLock::acquire(out, ".lock", "snapshot directory")?;
+    remove_stale_temps(out)?;
     let as_of = state
         .meta("as_of")?
         .and_then(|value| value.parse::<i64>().ok());
@@ -156,7 +201,7 @@ pub fn publish(state: &State, out: &Path) -> Result<Published> {
         as_of,
         ..SnapshotMeta::default()
     };
-    let temp = tempfile::NamedTempFile::new_in(out).map_err(io_at(out))?;
+    let temp = temp_in(out)?;
     let mut writer = Writer::new(BufWriter::new(temp), meta)?;
     for name in state.project_names()? {
         let serial = state
@@ -175,22 +220,16 @@ pub fn publish(state: &State, out: &Path) -> Result<Published> {
         .map_err(|err| Error::Io(err.into_error()))?;
     make_readable(temp.as_file()).map_err(io_at(out))?;
     temp.as_file().sync_all().map_err(io_at(out))?;
-    let mut hasher = Sha256::new();
-    let mut reader = fs_err::File::open(temp.path())?;
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = reader.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    let sha256 = hex::encode(hasher.finalize());
+    let sha256 = sha256_of_file(temp.path())?;
     let file = format!("{sha256}.mnxdb");
     let path = out.join(&file);
     let existed = path.exists();
     if existed {
-        // Same hash, same bytes: the published file stays as it is.
+        // Same hash, same bytes: the published file stays as it is — if it really holds them.
+        let found = sha256_of_file(&path)?;
+        if found != sha256 {
+            return Err(Error::Published { path, found });
+        }
         drop(temp);
     } else {
         temp.persist_noclobber(&path)

@@ -7,7 +7,14 @@
 //! command that started it ([`State::begin_run`]); the same command after a crash resumes the
 //! unfinished run and crawls only what is still queued, so the result equals an uninterrupted
 //! run's.
+//!
+//! Exclusion: [`State::open`] holds an advisory lock on `DIR/lock` (`flock`, through std's
+//! `File::try_lock`, so no extra crate) for as long as the `State` lives, so two crawls — or a
+//! crawl and a `publish-db` or `merge-state` — never use one state at once; the second fails at
+//! once with [`Error::Locked`], naming the holder's pid and command. The kernel drops the lock
+//! when its holder dies, even by `SIGKILL`, so a killed crawl never leaves a stale lock behind.
 
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 
 use db_format::{DependencyRecord, FileKind, MetadataSource};
@@ -138,6 +145,56 @@ pub struct Run {
 pub struct State {
     conn: Connection,
     path: PathBuf,
+    /// Held (never read) while the state is open: see the module docs.
+    _lock: DirLock,
+}
+
+/// An exclusive advisory lock on `DIR/NAME`, released when dropped (or when the process dies).
+/// The file holds the holder's pid and command line, for the message the next comer gets.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: std::fs::File,
+}
+
+impl DirLock {
+    /// Take the lock on `dir/name` without waiting; `what` says what is locked (for messages).
+    pub fn acquire(dir: &Path, name: &str, what: &str) -> Result<DirLock> {
+        let path = dir.join(name);
+        let io = |err: std::io::Error| {
+            Error::Io(std::io::Error::new(
+                err.kind(),
+                format!("{}: {err}", path.display()),
+            ))
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let holder = holder.trim();
+                return Err(Error::Locked {
+                    what: format!("{what} {}", dir.display()),
+                    holder: if holder.is_empty() {
+                        "another process".to_string()
+                    } else {
+                        holder.to_string()
+                    },
+                });
+            }
+            Err(std::fs::TryLockError::Error(err)) => return Err(io(err)),
+        }
+        let command: Vec<String> = std::env::args().collect();
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        writeln!(file, "pid {} ({})", std::process::id(), command.join(" ")).map_err(io)?;
+        Ok(DirLock { _file: file })
+    }
 }
 
 fn json_list(list: &[String]) -> String {
@@ -168,6 +225,7 @@ impl State {
     /// Open (or create) the state in `dir`.
     pub fn open(dir: &Path) -> Result<State> {
         fs_err::create_dir_all(dir)?;
+        let lock = DirLock::acquire(dir, "lock", "crawl state")?;
         let path = dir.join("state.sqlite");
         let wrap = |source| Error::State {
             path: path.clone(),
@@ -195,7 +253,11 @@ impl State {
             conn.execute_batch("ALTER TABLE files ADD COLUMN extractor INTEGER NOT NULL DEFAULT 0")
                 .map_err(wrap)?;
         }
-        Ok(State { conn, path })
+        Ok(State {
+            conn,
+            path,
+            _lock: lock,
+        })
     }
 
     pub fn path(&self) -> &Path {

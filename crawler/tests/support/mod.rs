@@ -3,7 +3,7 @@
 //! file URLs to point at itself, answers range requests (also from the recorded slices of large
 //! wheels), honours `If-None-Match`, simulates the endpoints public PyPI has and this network
 //! does not (the XML-RPC change log and the PEP 691 JSON root index, built from the recorded
-//! serials), and injects faults on demand: 429 with Retry-After, 500, stalls, truncated bodies.
+//! serials), and injects faults on demand: 429 with Retry-After, 500, stalls, truncated or corrupted bodies.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, VecDeque};
@@ -52,6 +52,8 @@ pub enum Fault {
     Stall(Duration),
     /// Send the headers and half the body, then close.
     Truncate,
+    /// Send the whole body with some bytes flipped (same length, so HTTP cannot tell).
+    Corrupt,
 }
 
 /// One request the server saw.
@@ -77,6 +79,10 @@ struct Shared {
     xmlrpc_enabled: bool,
     /// Random faults: (state of a xorshift generator, one in N requests).
     chaos: Option<(u64, u64)>,
+    /// The faults chaos picks from (issue 9); empty: 500, 429, truncated body, 503.
+    chaos_faults: Vec<Fault>,
+    /// Every fault injected so far, scripted or random.
+    injected: Vec<Fault>,
 }
 
 pub struct FakePypi {
@@ -132,6 +138,18 @@ impl FakePypi {
 
     pub fn chaos(&self, seed: u64, one_in: u64) {
         self.shared.lock().expect("lock").chaos = Some((seed | 1, one_in));
+    }
+
+    /// Chaos picking from the given faults (issue 9's fault run: timeouts, corrupted bodies).
+    pub fn chaos_with(&self, seed: u64, one_in: u64, faults: Vec<Fault>) {
+        let mut shared = self.shared.lock().expect("lock");
+        shared.chaos = Some((seed | 1, one_in));
+        shared.chaos_faults = faults;
+    }
+
+    /// Every fault injected so far.
+    pub fn injected(&self) -> Vec<Fault> {
+        self.shared.lock().expect("lock").injected.clone()
     }
 
     pub fn set_xmlrpc(&self, enabled: bool) {
@@ -231,18 +249,30 @@ fn serve(mut stream: TcpStream, port: u16, shared: &Mutex<Shared>) -> std::io::R
             .iter_mut()
             .find(|(needle, queue)| request.path.contains(needle.as_str()) && !queue.is_empty())
             .and_then(|(_, queue)| queue.pop_front());
-        scripted.or_else(|| {
+        let fault = scripted.or_else(|| {
             let (state, one_in) = shared.chaos.as_mut()?;
             *state ^= *state << 13;
             *state ^= *state >> 7;
             *state ^= *state << 17;
-            (*state % *one_in == 0).then_some(match (*state >> 8) % 4 {
+            let (hit, pick) = (*state % *one_in == 0, *state >> 8);
+            if !hit {
+                return None;
+            }
+            if !shared.chaos_faults.is_empty() {
+                let at = (pick % shared.chaos_faults.len() as u64) as usize;
+                return Some(shared.chaos_faults[at].clone());
+            }
+            Some(match pick % 4 {
                 0 => Fault::Status(500),
                 1 => Fault::TooMany { retry_after: 0 },
                 2 => Fault::Truncate,
                 _ => Fault::Status(503),
             })
-        })
+        });
+        if let Some(fault) = &fault {
+            shared.injected.push(fault.clone());
+        }
+        fault
     };
     let mut answer = match &fault {
         Some(Fault::Status(status)) => response(*status, "text/plain", b"injected".to_vec()),
@@ -279,6 +309,15 @@ fn serve(mut stream: TcpStream, port: u16, shared: &Mutex<Shared>) -> std::io::R
     stream.write_all(head.as_bytes())?;
     if truncate {
         stream.write_all(&answer.body[..answer.body.len() / 2])?;
+    } else if fault == Some(Fault::Corrupt) {
+        let mut body = answer.body;
+        let len = body.len();
+        for at in [len / 3, len / 2, len * 2 / 3] {
+            if let Some(byte) = body.get_mut(at) {
+                *byte ^= 0x5a;
+            }
+        }
+        stream.write_all(&body)?;
     } else {
         stream.write_all(&answer.body)?;
     }

@@ -1,0 +1,372 @@
+//! Issue 9: the whole pipeline under faults.
+//!
+//! - `publish-db` SIGKILLed at random moments leaves the output directory holding only complete
+//!   snapshots whose sha256 matches their name, a valid `index.json` and a `latest` naming an
+//!   existing snapshot; a published hash with different bytes is never overwritten.
+//! - A second crawl (or a publish) on a state a crawl is using fails at once with the lock
+//!   message naming the other process.
+//! - The fault run: the fake PyPI answers ~10 % of requests with 429, 5xx, a stall longer than
+//!   the client's timeout, a truncated or a corrupted body, while the crawler is SIGKILLed at
+//!   random moments and rerun; the snapshot it ends with equals the clean run's.
+//!
+//! The fault run's size is set by the environment, for a longer run by hand:
+//! `FAULTS_ONE_IN` (one faulty answer in N requests, default 10), `FAULTS_KILLS` (default 6),
+//! `FAULTS_SEED` (default 9), e.g.
+//! `FAULTS_KILLS=60 FAULTS_SEED=1 cargo nextest run -p crawler --test faults --no-capture`.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sha2::{Digest, Sha256};
+use support::{FakePypi, Fault, fast_flags, publish, recorded_projects};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+fn crawl_command(server: &FakePypi, state: &Path) -> Command {
+    crawl_command_with_timeout(server, state, "1")
+}
+
+fn crawl_command_with_timeout(server: &FakePypi, state: &Path, timeout: &str) -> Command {
+    let mut command = Command::new(support::bin());
+    command
+        .args(["crawl", "--state", state.to_str().expect("utf-8")])
+        .args(fast_flags(server))
+        .args([
+            "--packages",
+            &recorded_projects().join(","),
+            "--with-deps",
+            "--projects-in-flight",
+            "2",
+            "--timeout",
+            timeout,
+            "--retries",
+            "6",
+        ])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+fn publish_command(state: &Path, out: &Path) -> Command {
+    let mut command = Command::new(support::bin());
+    command
+        .args(["publish-db", "--state", state.to_str().expect("utf-8")])
+        .args(["--out", out.to_str().expect("utf-8")])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+fn sha256_hex(path: &Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(path).expect("readable")))
+}
+
+/// What a reader of `out` may rely on at any moment.
+fn check_published(out: &Path, context: &str) {
+    if !out.exists() {
+        return;
+    }
+    let mut snapshots = Vec::new();
+    for entry in std::fs::read_dir(out).expect("readable") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("named")
+            .to_string_lossy()
+            .into_owned();
+        if let Some(hash) = name.strip_suffix(".mnxdb") {
+            assert_eq!(sha256_hex(&path), hash, "{context}: {name} is not complete");
+            db_format::Snapshot::open(&path)
+                .unwrap_or_else(|err| panic!("{context}: {name} does not open: {err}"));
+            snapshots.push(hash.to_string());
+        }
+    }
+    let index = out.join("index.json");
+    if index.exists() {
+        let manifest: crawler::publish::Manifest =
+            serde_json::from_slice(&std::fs::read(&index).expect("readable"))
+                .unwrap_or_else(|err| panic!("{context}: index.json is not valid: {err}"));
+        for entry in &manifest.snapshots {
+            assert!(
+                snapshots.contains(&entry.sha256),
+                "{context}: index.json lists {} which is not there",
+                entry.sha256
+            );
+        }
+    }
+    let latest = out.join("latest");
+    if latest.exists() {
+        let text = std::fs::read_to_string(&latest).expect("readable");
+        let hash = text.strip_suffix('\n').expect("latest ends with a newline");
+        assert!(
+            snapshots.iter().any(|known| known == hash),
+            "{context}: latest names {hash}, which is not there"
+        );
+        assert!(index.exists(), "{context}: latest without index.json");
+    }
+}
+
+#[test]
+fn publish_db_killed_at_random_moments_leaves_only_complete_snapshots() {
+    let server = FakePypi::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Two states (one project, all projects) give two snapshots, so the index grows.
+    let small = dir.path().join("small");
+    let big = dir.path().join("big");
+    support::run(&[
+        "crawl",
+        "--state",
+        small.to_str().expect("utf-8"),
+        "--index-url",
+        &server.url(),
+        "--rate",
+        "0",
+        "--packages",
+        "six",
+    ]);
+    assert!(
+        crawl_command(&server, &big)
+            .status()
+            .expect("runs")
+            .success()
+    );
+    let out = dir.path().join("out");
+    let started = Instant::now();
+    let reference = publish(&big, &dir.path().join("reference"));
+    let window = (started.elapsed().as_millis() as u64).max(20);
+    let seed = env_or("FAULTS_SEED", 9);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut kills = 0;
+    for round in 0..30 {
+        let state = if round % 2 == 0 { &big } else { &small };
+        let mut child = publish_command(state, &out).spawn().expect("spawns");
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..window)));
+        if child.try_wait().expect("polls").is_none() {
+            child.kill().expect("SIGKILL");
+            kills += 1;
+        }
+        child.wait().expect("reaped");
+        check_published(&out, &format!("round {round} (seed {seed})"));
+    }
+    assert!(kills >= 20, "only {kills} of 30 publishes were killed");
+    // Finished publishes after the kills: both snapshots listed once, latest is the last.
+    assert_eq!(publish(&small, &out), publish(&small, &out));
+    assert_eq!(publish(&big, &out), reference);
+    check_published(&out, "after the kills");
+    let manifest: crawler::publish::Manifest =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).expect("index"))
+            .expect("json");
+    assert_eq!(manifest.snapshots.len(), 2, "{manifest:?}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("latest")).expect("latest"),
+        format!("{reference}\n")
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(&out)
+        .expect("readable")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.starts_with(".publish-"))
+        .collect();
+    assert!(leftovers.is_empty(), "stale temporary files: {leftovers:?}");
+}
+
+#[test]
+fn a_published_hash_with_different_bytes_is_never_overwritten() {
+    let server = FakePypi::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    assert!(
+        crawl_command(&server, &state)
+            .status()
+            .expect("runs")
+            .success()
+    );
+    let out = dir.path().join("out");
+    let hash = publish(&state, &out);
+    let path = out.join(format!("{hash}.mnxdb"));
+    let mut bytes = std::fs::read(&path).expect("published");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, &bytes).expect("tampered");
+    let output = Command::new(support::bin())
+        .args(["publish-db", "--state", state.to_str().expect("utf-8")])
+        .args(["--out", out.to_str().expect("utf-8")])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "publish over a tampered file succeeded"
+    );
+    assert!(
+        stderr.contains("refusing to overwrite") && stderr.contains(&hash),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&path).expect("still there"),
+        bytes,
+        "it was rewritten"
+    );
+}
+
+#[test]
+fn a_second_crawl_or_a_publish_on_a_state_in_use_fails_with_the_lock_message() {
+    let server = FakePypi::start();
+    // Keep the first crawl busy: its first page stalls.
+    server.fault("/simple/", vec![Fault::Stall(Duration::from_secs(3))]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let mut first = crawl_command_with_timeout(&server, &state, "10")
+        .spawn()
+        .expect("spawns");
+    let lock = state.join("lock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&lock).is_ok_and(|text| text.contains("pid")) {
+        assert!(
+            Instant::now() < deadline,
+            "the first crawl never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = format!("pid {}", first.id());
+    let unused = dir.path().join("unused");
+    for args in [
+        vec!["crawl", "--packages", "six"],
+        vec!["publish-db", "--out", unused.to_str().expect("utf-8")],
+    ] {
+        let output = Command::new(support::bin())
+            .args(&args[..1])
+            .args(["--state", state.to_str().expect("utf-8")])
+            .args(&args[1..])
+            .args(if args[0] == "crawl" {
+                vec!["--index-url".to_string(), server.url()]
+            } else {
+                Vec::new()
+            })
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} ran beside a crawl");
+        assert!(
+            stderr.contains("is in use by") && stderr.contains(&pid) && stderr.contains("crawl"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(first.wait().expect("reaped").success());
+    // Once the crawl is done (or killed) the state is free again.
+    assert!(!publish(&state, &dir.path().join("out")).is_empty());
+}
+
+#[test]
+fn faults_and_kills_end_in_the_clean_snapshot() {
+    let server = FakePypi::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clean_state = dir.path().join("clean");
+    let started = Instant::now();
+    assert!(
+        crawl_command(&server, &clean_state)
+            .status()
+            .expect("runs")
+            .success()
+    );
+    let window = (started.elapsed().as_millis() as u64).max(50);
+    let clean = publish(&clean_state, &dir.path().join("clean-out"));
+    server.clear_seen();
+
+    let one_in = env_or("FAULTS_ONE_IN", 10);
+    let kills_wanted = env_or("FAULTS_KILLS", 6);
+    let seed = env_or("FAULTS_SEED", 9);
+    server.chaos_with(
+        seed,
+        one_in,
+        vec![
+            Fault::TooMany { retry_after: 0 },
+            Fault::Status(500),
+            Fault::Status(502),
+            Fault::Status(503),
+            // Longer than the crawler's --timeout of 1 s.
+            Fault::Stall(Duration::from_millis(1500)),
+            Fault::Truncate,
+            Fault::Corrupt,
+        ],
+    );
+    let mut rng = StdRng::seed_from_u64(seed);
+    let state = dir.path().join("faulty");
+    let out = dir.path().join("out");
+    let mut kills = 0;
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        let mut child = crawl_command(&server, &state).spawn().expect("spawns");
+        let status = if kills < kills_wanted {
+            // The faults slow a run down: aim kills over a longer window than the clean run's.
+            std::thread::sleep(Duration::from_millis(rng.random_range(0..window * 2)));
+            if child.try_wait().expect("polls").is_none() {
+                child.kill().expect("SIGKILL");
+                kills += 1;
+            }
+            child.wait().expect("reaped")
+        } else {
+            child.wait().expect("reaped")
+        };
+        if kills < kills_wanted || !status.success() {
+            assert!(runs < kills_wanted + 40, "no end after {runs} runs");
+            continue;
+        }
+        // A finished run may leave projects failed (retried by the next run).
+        let state_handle = crawler::state::State::open(&state).expect("state");
+        let failed = state_handle.projects_with_status("failed").expect("failed");
+        drop(state_handle);
+        if failed.is_empty() {
+            break;
+        }
+        assert!(
+            runs < kills_wanted + 40,
+            "still failing after {runs} runs: {failed:?}"
+        );
+    }
+    let requests = server.seen().len();
+    let injected = server.injected();
+    let count = |wanted: fn(&Fault) -> bool| injected.iter().filter(|f| wanted(f)).count();
+    eprintln!(
+        "fault run (seed {seed}, one in {one_in}): {requests} requests, {} faults injected \
+         ({} 429, {} 5xx, {} stalls past the timeout, {} truncated, {} corrupted), \
+         {kills} kills, {runs} runs",
+        injected.len(),
+        count(|f| matches!(f, Fault::TooMany { .. })),
+        count(|f| matches!(f, Fault::Status(_))),
+        count(|f| matches!(f, Fault::Stall(_))),
+        count(|f| matches!(f, Fault::Truncate)),
+        count(|f| matches!(f, Fault::Corrupt)),
+    );
+    assert!(
+        count(|f| matches!(f, Fault::Corrupt)) > 0,
+        "no corrupted body was served"
+    );
+    assert!(
+        count(|f| matches!(f, Fault::Stall(_))) > 0,
+        "no timeout was provoked"
+    );
+    assert_eq!(
+        publish(&state, &out),
+        clean,
+        "seed {seed}: the snapshot after faults and {kills} kills differs from the clean run's"
+    );
+}
