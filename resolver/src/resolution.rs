@@ -1,6 +1,8 @@
 //! The result of a resolution: the contract between the solver and every output format
 //! (Nix, pylock.toml, hashed requirements). Outputs read only this, never the snapshot.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use db_format::File;
 
 /// Where a resolved package comes from.
@@ -77,4 +79,29 @@ pub struct Resolution {
     pub packages: Vec<ResolvedPackage>,
     /// Dependency cycles found among `packages`, each as a list of names (allowed, reported).
     pub cycles: Vec<Vec<String>>,
+}
+
+impl Resolution {
+    /// The packages an installer installs: those the requested ones reach through run-time
+    /// dependencies, in name order. A package only some sdist's build needs (flit-core for idna)
+    /// is left out: installers build sdists in their own build environments (the Nix output,
+    /// which builds them itself, uses every package).
+    pub fn installed(&self) -> Vec<&ResolvedPackage> {
+        let by_name: BTreeMap<&str, &ResolvedPackage> =
+            self.packages.iter().map(|p| (p.name.as_str(), p)).collect();
+        let mut reached: BTreeSet<&str> = BTreeSet::new();
+        let mut stack: Vec<&str> = self.requested.iter().map(String::as_str).collect();
+        while let Some(name) = stack.pop() {
+            let Some(package) = by_name.get(name) else {
+                continue;
+            };
+            if reached.insert(package.name.as_str()) {
+                stack.extend(package.dependencies.iter().map(String::as_str));
+            }
+        }
+        self.packages
+            .iter()
+            .filter(|p| reached.contains(p.name.as_str()))
+            .collect()
+    }
 }

@@ -337,6 +337,14 @@ fn sdist_build_systems_are_resolved_for_the_target() {
     assert!(idna.dependencies.is_empty(), "{:?}", idna.dependencies);
     assert_eq!(idna.build_backend.as_deref(), Some("flit_core.buildapi"));
     assert_eq!(resolution.requested, ["idna"]);
+    // Installers build sdists themselves: the lock outputs list what is installed, not flit-core.
+    let hashed = resolver::output::requirements::render(&resolution);
+    assert!(
+        hashed.contains("idna==3.7") && !hashed.contains("flit-core"),
+        "{hashed}"
+    );
+    let lock = resolver::output::pylock::render(&resolution);
+    assert!(!lock.contains("flit-core"), "{lock}");
     // From a wheel nothing is built: no build system joins the resolution.
     universe
         .get_mut("idna")

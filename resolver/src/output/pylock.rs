@@ -108,7 +108,7 @@ pub fn render(resolution: &Resolution) -> String {
         quote(&python_specifier(&resolution.target.python))
     );
     out.push_str("created-by = \"mach-nix\"\n");
-    for package in &resolution.packages {
+    for package in resolution.installed() {
         write_package(&mut out, package);
     }
     out.push_str("\n[tool.mach-nix]\n");
@@ -201,8 +201,17 @@ mod tests {
             },
             requested: vec!["a".to_owned(), "n".to_owned()],
             packages: vec![
-                package("a", Provider::Wheel, Some(wheel), &["x"]),
-                package("b", Provider::Sdist, Some(sdist), &[]),
+                ResolvedPackage {
+                    dependencies: vec!["b".to_owned()],
+                    ..package("a", Provider::Wheel, Some(wheel.clone()), &["x"])
+                },
+                ResolvedPackage {
+                    dependencies: vec!["a".to_owned()],
+                    build_dependencies: vec!["builder".to_owned()],
+                    ..package("b", Provider::Sdist, Some(sdist), &[])
+                },
+                // Only b's build needs it: installers build sdists themselves, it is not listed.
+                package("builder", Provider::Wheel, Some(wheel), &[]),
                 package(
                     "n",
                     Provider::Nixpkgs {
@@ -222,6 +231,8 @@ mod tests {
             Some("sys_platform == 'darwin' and platform_machine == 'arm64'")
         );
         let packages = lock["packages"].as_array().expect("packages");
+        let names: Vec<_> = packages.iter().map(|p| p["name"].as_str()).collect();
+        assert_eq!(names, [Some("a"), Some("b"), Some("n")]);
         let wheel = &packages[0]["wheels"][0];
         assert_eq!(
             wheel["hashes"]["sha256"].as_str(),

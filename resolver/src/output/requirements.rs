@@ -20,7 +20,7 @@ pub fn render(resolution: &Resolution) -> String {
         out,
         "# Install with: pip install --require-hashes --no-deps -r THIS_FILE"
     );
-    for package in &resolution.packages {
+    for package in resolution.installed() {
         let pin = if package.extras.is_empty() {
             format!("{}=={}", package.name, package.version)
         } else {
