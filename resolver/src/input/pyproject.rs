@@ -12,9 +12,14 @@ use super::{Entry, Input, InputError, Origin};
 /// Parse `text`, the content of the pyproject at `path`, selecting the optional-dependency
 /// groups named in `extras`.
 pub fn parse_pyproject(text: &str, path: &Path, extras: &[String]) -> Result<Input, InputError> {
+    // Where each line starts, so that an offset's line is a binary search (a pyproject with
+    // tens of thousands of dependencies stays linear).
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(at, _)| at + 1))
+        .collect();
     let origin_at = |offset: usize| Origin {
         file: path.to_owned(),
-        line: text[..offset.min(text.len())].matches('\n').count() + 1,
+        line: line_starts.partition_point(|&start| start <= offset),
     };
     let document: toml::Table = toml::from_str(text).map_err(|err| InputError::Invalid {
         origin: origin_at(err.span().map_or(0, |span| span.start)),
@@ -27,8 +32,20 @@ pub fn parse_pyproject(text: &str, path: &Path, extras: &[String]) -> Result<Inp
             origin: origin_at(0),
             message: "no [project] table (mach-nix reads PEP 621 metadata)".to_owned(),
         })?;
-    // Lines are found by searching the text for each string: toml's `Table` keeps no spans.
-    let line_of = |needle: &str| origin_at(text.find(needle).unwrap_or(0));
+    // Lines are found by searching the text for each string: toml's `Table` keeps no spans. The
+    // strings of a list come in order, so each search starts where the last one matched.
+    let cursor = std::cell::Cell::new(0);
+    let line_of = |needle: &str| {
+        let found = text
+            .get(cursor.get()..)
+            .and_then(|rest| rest.find(needle))
+            .map(|at| cursor.get() + at)
+            .or_else(|| text.find(needle));
+        if let Some(at) = found {
+            cursor.set(at);
+        }
+        origin_at(found.unwrap_or(0))
+    };
     let mut input = Input::default();
     let strings = |key: &str, value: &toml::Value| -> Result<Vec<String>, InputError> {
         value
@@ -135,6 +152,21 @@ Fast_IO = ["orjson"]
             input.requires_python.expect("declared").0.to_string(),
             ">=3.10"
         );
+    }
+
+    #[test]
+    fn long_dependency_lists_keep_their_lines() {
+        // Repeated spellings too: each is found after the one before it.
+        let mut text = "[project]\nname = \"big\"\ndependencies = [\n".to_owned();
+        for i in 0..20_000 {
+            text.push_str(&format!("  \"r{}>=1\",\n", i % 7_000));
+        }
+        text.push_str("]\n");
+        let input = parse_pyproject(&text, Path::new("pyproject.toml"), &[]).expect("valid");
+        assert_eq!(input.requirements.len(), 20_000);
+        for (at, entry) in input.requirements.iter().enumerate() {
+            assert_eq!(entry.origin.line, at + 4, "{}", entry.requirement);
+        }
     }
 
     #[test]
