@@ -24,6 +24,9 @@ const IGNORED_WITH_VALUE: [&str; 6] = [
 /// Flags pip takes that do not change what is resolved here.
 const IGNORED_FLAGS: [&str; 3] = ["--no-index", "--prefer-binary", "--require-hashes"];
 
+/// How deep `-r`/`-c` includes may nest (each level is a stack frame of the parser).
+const MAX_INCLUDE_DEPTH: usize = 64;
+
 /// Parse `text`, the content of `path`; includes are read relative to `path`'s directory.
 pub fn parse_requirements_txt(text: &str, path: &Path) -> Result<Input, InputError> {
     let mut input = Input::default();
@@ -140,7 +143,12 @@ fn parse_option_line(
             });
         };
         let included = path.parent().unwrap_or(Path::new(".")).join(file);
-        if stack.contains(&included) {
+        // Compared as canonical paths: `-r ./a.txt` in a.txt is the same file.
+        let same = |a: &Path, b: &Path| match (fs_err::canonicalize(a), fs_err::canonicalize(b)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        };
+        if stack.iter().any(|seen| same(seen, &included)) {
             let chain: Vec<String> = stack.iter().map(|p| p.display().to_string()).collect();
             return Err(InputError::IncludeCycle {
                 origin: origin.clone(),
@@ -155,6 +163,15 @@ fn parse_option_line(
             },
             other => other,
         })?;
+        if stack.len() >= MAX_INCLUDE_DEPTH {
+            return Err(InputError::Invalid {
+                origin: origin.clone(),
+                message: format!(
+                    "includes nest more than {MAX_INCLUDE_DEPTH} files deep (through {})",
+                    included.display()
+                ),
+            });
+        }
         stack.push(included.clone());
         parse_into(&text, &included, as_constraints, input, stack)?;
         stack.pop();
@@ -313,6 +330,31 @@ mod tests {
         std::fs::write(&a, "-r a.txt\n").expect("write");
         let err = parse_requirements_txt("-r a.txt\n", &a).expect_err("cycle");
         assert!(matches!(err, InputError::IncludeCycle { .. }), "{err}");
+        // Another spelling of the same file is the same file (it once recursed until the path
+        // was too long).
+        std::fs::write(&a, "-r ./a.txt\n").expect("write");
+        let err = parse_requirements_txt("-r ./a.txt\n", &a).expect_err("cycle");
+        assert!(matches!(err, InputError::IncludeCycle { .. }), "{err}");
+    }
+
+    #[test]
+    fn includes_nest_at_most_64_deep() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for i in 0..100 {
+            std::fs::write(
+                dir.path().join(format!("{i}.txt")),
+                format!("-r {}.txt\n", i + 1),
+            )
+            .expect("write");
+        }
+        std::fs::write(dir.path().join("100.txt"), "six\n").expect("write");
+        let err = parse_requirements_txt("-r 0.txt\n", &dir.path().join("main.txt"))
+            .expect_err("too deep");
+        assert!(
+            err.to_string()
+                .contains("includes nest more than 64 files deep"),
+            "{err}"
+        );
     }
 
     #[test]
