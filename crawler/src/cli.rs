@@ -132,6 +132,31 @@ pub struct CrawlArgs {
     /// `repodata.json`.
     #[arg(long)]
     pub conda_current: bool,
+    /// Build the metadata of sdists whose dependencies static reading cannot tell, in a sandbox
+    /// (bubblewrap; `scripts/install-sandbox.sh`), with build requirements from the index.
+    #[arg(long)]
+    pub build_sdists: bool,
+    /// Most sandboxed sdist builds at once (with `--build-sdists`).
+    #[arg(long, default_value_t = 2)]
+    pub build_concurrency: usize,
+}
+
+/// The sandboxed sdist builder of `--build-sdists` (issue 8): build requirements from the crawled
+/// index's simple API, build environments cached in the system's temporary directory.
+fn sdist_builder(args: &CrawlArgs, index_url: &Url) -> Result<Option<crate::build::Builder>> {
+    if !args.build_sdists {
+        return Ok(None);
+    }
+    let simple = index_url
+        .join("simple/")
+        .map_err(|err| Error::Usage(format!("--index-url: {err}")))?;
+    let options = crate::build::BuildOptions::new(
+        crate::build::WheelSource::Index(simple.to_string()),
+        std::env::temp_dir().join("mach-nix-build-envs"),
+    );
+    crate::build::Builder::new(options, args.build_concurrency)
+        .map(Some)
+        .map_err(|err| Error::Usage(format!("--build-sdists: {err}")))
 }
 
 /// Parse a time: RFC 3339, `YYYY-MM-DD` (midnight UTC) or unix seconds.
@@ -252,6 +277,7 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
         return Ok(());
     };
     let feed = Feed::new(&client, &index_url, args.feed)?;
+    let builder = sdist_builder(&args, &index_url)?;
     let crawler = Crawler {
         client: client.clone(),
         feed,
@@ -266,6 +292,7 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
             limits: Limits::default(),
             projects_in_flight: args.projects_in_flight,
             progress_every: Duration::from_secs(args.progress_every.max(1)),
+            builder,
         },
         pep658: Default::default(),
     };

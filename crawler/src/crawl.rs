@@ -22,7 +22,7 @@ use url::Url;
 
 use crate::closure::{Wanted, dependency_keys, split_key};
 use crate::extract::remote::{Pep658Probe, sdist_outcome, wheel_outcome};
-use crate::extract::{EXTRACTOR_VERSION, FileOutcome, Limits};
+use crate::extract::{EXTRACTOR_VERSION, FileOutcome, Limits, Method};
 use crate::progress::Progress;
 use crate::pypi::project::{parse_json_api, parse_simple_page};
 use crate::pypi::{Client, Feed, IndexFile, RequestKind, SIMPLE_JSON, Since};
@@ -106,6 +106,9 @@ pub struct CrawlOptions {
     /// Projects fetched at once.
     pub projects_in_flight: usize,
     pub progress_every: Duration,
+    /// `--build-sdists` (issue 8): sandboxed metadata builds for sdists static reading cannot
+    /// tell about; `None` leaves them "unknown".
+    pub builder: Option<crate::build::Builder>,
 }
 
 /// What a crawl did.
@@ -342,7 +345,10 @@ impl Crawler {
                     .filter_map(|file| Some((file.sha256?, file.dependencies?)))
                     .filter(|(_, extracted)| {
                         extracted.record.source != MetadataSource::Unknown
-                            || extracted.extractor == EXTRACTOR_VERSION
+                            || (extracted.extractor == EXTRACTOR_VERSION
+                                // issue 8: with builds on, build what a crawl without them left.
+                                && !(self.options.builder.is_some()
+                                    && extracted.method == Method::SdistNeedsBuild.as_str()))
                     })
                     .collect::<HashMap<_, _>>();
                 let crawler = self.clone();
@@ -523,10 +529,11 @@ impl Crawler {
             let limits = self.options.limits;
             let file = file.clone();
             let probe = self.pep658.clone();
+            let builder = self.options.builder.clone();
             tasks.spawn(async move {
                 let outcome = match file.kind {
                     FileKind::Wheel => wheel_outcome(&client, &file, &limits, &probe).await,
-                    _ => sdist_outcome(&client, &file, &limits).await,
+                    _ => sdist_outcome(&client, &file, &limits, builder.as_ref()).await,
                 };
                 (at, outcome)
             });

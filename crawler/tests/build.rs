@@ -55,6 +55,13 @@ fn needs_build(filename: &str, bytes: &[u8]) -> DependencyRecord {
     }
 }
 
+/// What static extraction says about a recorded sdist, as the build's hint.
+fn hint_of(filename: &str, bytes: &[u8]) -> DependencyRecord {
+    extract_sdist(filename, bytes, &Limits::default())
+        .expect("sdist reads")
+        .into_record()
+}
+
 fn recorded(filename: &str) -> Vec<u8> {
     let path = data().join(filename);
     fs_err::read(&path)
@@ -79,6 +86,71 @@ fn missing_sandbox_is_a_clear_error() {
         err.to_string().contains("scripts/install-sandbox.sh"),
         "{err}"
     );
+}
+
+/// Real: setup.py-only, `install_requires` held in a variable (no PKG-INFO Requires-Dist, no
+/// egg-info): static reading cannot tell, the legacy backend's egg_info run can.
+#[test]
+fn real_setup_py_with_computed_install_requires() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let filename = "sampletext-0.1.0.0.2.tar.gz";
+    let bytes = recorded(filename);
+    let hint = needs_build(filename, &bytes);
+    assert!(
+        hint.detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("setup.py"),
+        "{hint:?}"
+    );
+    let record = build_sdist(&options(cache.path()), filename, &bytes, &hint).expect("builds");
+    assert_eq!(record.source, MetadataSource::Build);
+    assert_eq!(record.requires_dist, ["requests >=2.14.2"]);
+    assert!(
+        record
+            .detail
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("prepare_metadata_for_build_wheel of setuptools.build_meta:__legacy__"),
+        "{record:?}"
+    );
+}
+
+/// Real: hatchling with the hatch-requirements-txt metadata hook (`dynamic = ["dependencies"]`);
+/// the build must give what the author's own build wrote into PKG-INFO.
+#[test]
+fn real_pep517_backend_with_dynamic_dependencies() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let filename = "openapi_markdown-0.0.6.tar.gz";
+    let bytes = recorded(filename);
+    let stated = hint_of(filename, &bytes);
+    assert_eq!(stated.build_backend.as_deref(), Some("hatchling.build"));
+    let record = build_sdist(&options(cache.path()), filename, &bytes, &stated).expect("builds");
+    assert_eq!(record.source, MetadataSource::Build);
+    assert_eq!(record.requires_dist, stated.requires_dist);
+    assert_eq!(record.requires_dist.len(), 3, "{record:?}");
+    assert_eq!(record.requires_python.as_deref(), Some(">=3.7"));
+}
+
+/// Real: `distribute_setup.use_setuptools()` downloads distribute when it is missing; in the
+/// sandbox there is no network, so the build fails, cleanly and with the reason.
+#[test]
+fn real_build_that_needs_the_network_fails_cleanly() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let filename = "plug-0.1.0.tar.gz";
+    let bytes = recorded(filename);
+    let hint = hint_of(filename, &bytes);
+    let err = build_sdist(&options(cache.path()), filename, &bytes, &hint).expect_err("no network");
+    let BuildError::Failed(reason) = &err else {
+        panic!("a failed build expected, got {err:?}")
+    };
+    assert!(
+        reason.contains("URLError") && reason.contains("name resolution"),
+        "the failure should name the missing network: {reason}"
+    );
+    let record = crawler::build::failed_record(&hint, &err);
+    assert_eq!(record.source, MetadataSource::Unknown);
+    assert!(record.requires_dist.is_empty());
 }
 
 #[test]

@@ -21,7 +21,8 @@ use db_format::{DependencyRecord, MetadataSource};
 
 /// The version of the extraction rules. Bump it when a change could turn an "unknown" into a
 /// known record: the next crawl reads such files again (known records are kept).
-pub const EXTRACTOR_VERSION: u32 = 1;
+/// 2: sdists that need a build are built in the sandbox when `--build-sdists` is on (issue 8).
+pub const EXTRACTOR_VERSION: u32 = 2;
 
 /// Why an archive or a metadata file could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,6 +82,12 @@ pub enum Method {
     WheelDownload,
     /// The whole sdist, read statically.
     Sdist,
+    /// The whole sdist, read statically, which says only a build could tell (builds were off).
+    SdistNeedsBuild,
+    /// The sdist's metadata build in the sandbox (issue 8), successful.
+    Build,
+    /// The sdist's metadata build failed; the record's detail holds the normalized error.
+    BuildFailed,
     /// Nothing was fetched: the file could not be read (see the record's detail).
     Failed,
 }
@@ -92,6 +99,9 @@ impl Method {
             Method::Range => "range",
             Method::WheelDownload => "wheel-download",
             Method::Sdist => "sdist",
+            Method::SdistNeedsBuild => "sdist-needs-build",
+            Method::Build => "build",
+            Method::BuildFailed => "build-failed",
             Method::Failed => "failed",
         }
     }

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::metadata::CoreMetadata;
-use super::sdist::extract_sdist;
+use super::sdist::{SdistMetadata, extract_sdist};
 use super::zip::{self, LOCAL_HEADER_LEN, ZipEntry};
 use super::{ExtractError, FileOutcome, Limits, Method, unknown};
 use crate::pypi::{Client, CoreMetadata as IndexMetadata, IndexFile, RequestKind};
@@ -343,10 +343,13 @@ async fn ranged_metadata(
 }
 
 /// An sdist's dependency record.
+/// With a `builder` (`--build-sdists`), an sdist that only a build could tell about is built in
+/// the sandbox ([`crate::build`]).
 pub async fn sdist_outcome(
     client: &Client,
     file: &IndexFile,
     limits: &Limits,
+    builder: Option<&crate::build::Builder>,
 ) -> Result<FileOutcome> {
     let url = parse_url(&file.url)?;
     let response = match client
@@ -372,11 +375,28 @@ pub async fn sdist_outcome(
     }
     let filename = file.filename.clone();
     let limits = *limits;
-    let body = response.body;
-    let outcome = tokio::task::spawn_blocking(move || extract_sdist(&filename, &body, &limits))
+    let body = std::sync::Arc::new(response.body);
+    let read = body.clone();
+    let outcome = tokio::task::spawn_blocking(move || extract_sdist(&filename, &read, &limits))
         .await
         .map_err(|err| Error::Internal(format!("sdist reader task failed: {err}")))?;
     Ok(match outcome {
+        // issue 8: the seam where the sandboxed build takes over.
+        Ok(SdistMetadata::NeedsBuild(hint)) => match builder {
+            Some(builder) => {
+                let record = builder.build(file.filename.clone(), body, hint).await;
+                let method = if record.source == MetadataSource::Build {
+                    Method::Build
+                } else {
+                    Method::BuildFailed
+                };
+                FileOutcome { record, method }
+            }
+            None => FileOutcome {
+                record: hint,
+                method: Method::SdistNeedsBuild,
+            },
+        },
         Ok(metadata) => FileOutcome {
             record: metadata.into_record(),
             method: Method::Sdist,
