@@ -307,7 +307,10 @@ impl Crawler {
     pub async fn crawl(&self, state: &mut State, start: &Start) -> Result<CrawlReport> {
         check_as_of(state, self.options.as_of)?;
         // A new extractor may know what an old one did not: read every page again once.
-        let version = EXTRACTOR_VERSION.to_string();
+        // issue 8: turning sdist builds on is a new extractor too (pages of unchanged projects
+        // must be read again for their sdists to be built).
+        let builds = if self.options.builder.is_some() { "+build" } else { "" };
+        let version = format!("{EXTRACTOR_VERSION}{builds}");
         if state.meta("extractor_version")?.as_deref() != Some(version.as_str()) {
             state.forget_etags()?;
             state.set_meta("extractor_version", &version)?;
