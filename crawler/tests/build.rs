@@ -211,6 +211,51 @@ fn unbounded_allocation_is_stopped_at_the_memory_limit() {
     assert!(matches!(err, BuildError::MemoryLimit(_)), "{err:?}");
 }
 
+/// A (bounded, to spare the machine) fork bomb: 200 children that sleep. As a normal user the
+/// process limit (32 here) stops it with EAGAIN; as root the kernel does not enforce
+/// RLIMIT_NPROC, so the time limit ends it. Either way no process survives the build.
+#[test]
+fn fork_bomb_is_contained() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let marker = format!("fork-marker-{}", std::process::id());
+    // Each child becomes `sh -c "sleep 120; : MARKER"`, so survivors can be found by name.
+    let script = format!(
+        "import os, time\nfor _ in range(200):\n    if os.fork() == 0:\n        os.execv('/bin/sh', ['sh', '-c', 'sleep 120; : {marker}'])\ntime.sleep(120)\n"
+    );
+    let bytes = sdist("forks", &[("setup.py", &script)]);
+    let hint = needs_build("forks-1.0.tar.gz", &bytes);
+    let mut options = options(cache.path());
+    options.max_processes = 32;
+    options.time_limit = Duration::from_secs(5);
+    let err = build_sdist(&options, "forks-1.0.tar.gz", &bytes, &hint).expect_err("stopped");
+    let root = fs_err::read_to_string("/proc/self/status")
+        .expect("status")
+        .lines()
+        .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(1) == Some("0"));
+    if root {
+        assert_eq!(err, BuildError::TimeLimit(5));
+    } else {
+        let BuildError::Failed(reason) = &err else {
+            panic!("fork should fail at the process limit, got {err:?}")
+        };
+        assert!(
+            reason.contains("Resource temporarily unavailable"),
+            "{reason}"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let survivors = fs_err::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| {
+            std::fs::read(entry.path().join("cmdline"))
+                .map(|cmdline| String::from_utf8_lossy(&cmdline).contains(&marker))
+                .unwrap_or(false)
+        })
+        .count();
+    assert_eq!(survivors, 0, "sandboxed processes survived the build");
+}
+
 /// The build reports, through its own install_requires, what the sandbox let it do; the host
 /// must be untouched.
 #[test]
