@@ -331,7 +331,7 @@ fn a_failing_build_gives_a_normalized_error() {
     assert_eq!(
         record.detail.as_deref(),
         Some(
-            "build failed: build failed: RuntimeError: gcc <version> failed at <path>, line <n> (code <n>)"
+            "sdist build: build failed: RuntimeError: gcc <version> failed at <path>, line <n> (code <n>)"
         )
     );
 }

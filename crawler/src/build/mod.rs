@@ -233,7 +233,7 @@ pub fn failed_record(hint: &DependencyRecord, err: &BuildError) -> DependencyRec
     DependencyRecord {
         source: MetadataSource::Unknown,
         detail: Some(format!(
-            "build failed: {}",
+            "sdist build: {}",
             normalize_error(&err.to_string())
         )),
         requires_dist: Vec::new(),
