@@ -43,8 +43,9 @@ fn live_crawl_of_a_few_real_projects_publishes_a_snapshot() {
         if !output.status.success() {
             return Err(String::from_utf8_lossy(&output.stderr).into_owned());
         }
-        let state = State::open(&state_dir).map_err(|err| err.to_string())?;
-        let failed = state
+        // Closed again before publish-db: an open state is locked (issue 9).
+        let failed = State::open(&state_dir)
+            .map_err(|err| err.to_string())?
             .projects_with_status("failed")
             .map_err(|err| err.to_string())?;
         if !failed.is_empty() {

@@ -132,33 +132,71 @@ async fn wheel_outcome_inner(
         }
     }
     if file.size > WHOLE_WHEEL_BELOW {
-        match ranged_metadata(client, &url, file, limits).await? {
-            Ranged::Metadata(bytes) => return Ok(wheel_record(&bytes, Method::Range)),
-            Ranged::Whole(bytes) => return Ok(whole_wheel(file, &bytes, limits, Method::Range)),
-            Ranged::Unsupported => {}
-            Ranged::Broken(err) => return Ok(failed(format!("{}: {err}", file.filename))),
+        // Issue 9: what the ranges held may have been corrupted on the way (a CRC or a
+        // structure that does not add up): read them again, then download the whole file,
+        // whose sha256 tells.
+        for attempt in 1..=DOWNLOAD_ATTEMPTS {
+            match ranged_metadata(client, &url, file, limits).await? {
+                Ranged::Metadata(bytes) => return Ok(wheel_record(&bytes, Method::Range)),
+                Ranged::Whole(bytes) if hash_mismatch(file, &bytes).is_none() => {
+                    return Ok(whole_wheel(file, &bytes, limits, Method::Range));
+                }
+                Ranged::Unsupported | Ranged::Whole(_) => break,
+                Ranged::Broken(err) => tracing::warn!(
+                    file = %file.filename,
+                    "range read {attempt} of {DOWNLOAD_ATTEMPTS} failed ({err})"
+                ),
+            }
         }
     }
-    let response = client
-        .get(
-            RequestKind::WheelDownload,
-            &url,
-            &[],
-            limits.max_download_bytes,
-        )
-        .await?;
-    if response.status != 200 {
-        return Ok(failed(format!(
-            "{}: download answered HTTP {}",
-            file.filename, response.status
-        )));
-    }
+    let response = match verified_download(client, RequestKind::WheelDownload, file, limits).await?
+    {
+        Ok(response) => response,
+        Err(outcome) => return Ok(outcome),
+    };
     Ok(whole_wheel(
         file,
         &response.body,
         limits,
         Method::WheelDownload,
     ))
+}
+
+/// Attempts at a download whose sha256 is not the index's (or at range reads of a wheel that do
+/// not add up) before that is taken as a fact.
+const DOWNLOAD_ATTEMPTS: u32 = 4;
+
+/// Download a file and check its sha256 against the index, downloading again when it differs
+/// (issue 9: a body corrupted on the way must not become the file's record). The inner `Err`
+/// is the file's `failed` outcome: a status other than 200, or a mismatch every time.
+async fn verified_download(
+    client: &Client,
+    kind: RequestKind,
+    file: &IndexFile,
+    limits: &Limits,
+) -> Result<std::result::Result<crate::pypi::Fetched, FileOutcome>> {
+    let url = parse_url(&file.url)?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let response = match client.get(kind, &url, &[], limits.max_download_bytes).await {
+            Err(err) if is_permanent(&err) => {
+                return Ok(Err(failed(format!("{}: {err}", file.filename))));
+            }
+            other => other?,
+        };
+        if response.status != 200 {
+            return Ok(Err(failed(format!(
+                "{}: download answered HTTP {}",
+                file.filename, response.status
+            ))));
+        }
+        match hash_mismatch(file, &response.body) {
+            None => return Ok(Ok(response)),
+            Some(reason) if attempt >= DOWNLOAD_ATTEMPTS => return Ok(Err(failed(reason))),
+            Some(reason) => tracing::warn!("{reason}; downloading again"),
+        }
+    }
 }
 
 fn wheel_record(metadata: &[u8], method: Method) -> FileOutcome {
@@ -168,10 +206,8 @@ fn wheel_record(metadata: &[u8], method: Method) -> FileOutcome {
     }
 }
 
+/// Read a whole wheel whose sha256 the caller has checked.
 fn whole_wheel(file: &IndexFile, bytes: &[u8], limits: &Limits, method: Method) -> FileOutcome {
-    if let Some(reason) = hash_mismatch(file, bytes) {
-        return failed(reason);
-    }
     let read = || -> Result<Vec<u8>, ExtractError> {
         let entries = zip::entries_of(bytes, limits)?;
         let entry = metadata_entry(&entries)?;
@@ -351,28 +387,11 @@ pub async fn sdist_outcome(
     limits: &Limits,
     builder: Option<&crate::build::Builder>,
 ) -> Result<FileOutcome> {
-    let url = parse_url(&file.url)?;
-    let response = match client
-        .get(
-            RequestKind::SdistDownload,
-            &url,
-            &[],
-            limits.max_download_bytes,
-        )
-        .await
+    let response = match verified_download(client, RequestKind::SdistDownload, file, limits).await?
     {
-        Err(err) if is_permanent(&err) => return Ok(failed(format!("{}: {err}", file.filename))),
-        other => other?,
+        Ok(response) => response,
+        Err(outcome) => return Ok(outcome),
     };
-    if response.status != 200 {
-        return Ok(failed(format!(
-            "{}: download answered HTTP {}",
-            file.filename, response.status
-        )));
-    }
-    if let Some(reason) = hash_mismatch(file, &response.body) {
-        return Ok(failed(reason));
-    }
     let filename = file.filename.clone();
     let limits = *limits;
     let body = std::sync::Arc::new(response.body);

@@ -34,6 +34,9 @@ pub struct ZipEntry {
     pub compressed_size: u64,
     pub uncompressed_size: u64,
     pub local_header_offset: u64,
+    /// The CRC-32 of the uncompressed data, checked by [`inflate`] (a corrupted download or
+    /// range response must not pass as metadata).
+    pub crc32: u32,
     /// Unix mode says symlink (`external attributes >> 16`).
     pub is_symlink: bool,
 }
@@ -124,6 +127,7 @@ pub fn parse_central_directory(
             });
         }
         let method = u16_at(directory, at + 10)?;
+        let crc32 = u32_at(directory, at + 16)?;
         let mut compressed_size = u64::from(u32_at(directory, at + 20)?);
         let mut uncompressed_size = u64::from(u32_at(directory, at + 24)?);
         let name_len = usize::from(u16_at(directory, at + 28)?);
@@ -164,6 +168,7 @@ pub fn parse_central_directory(
             compressed_size,
             uncompressed_size,
             local_header_offset,
+            crc32,
             is_symlink: (external >> 16) & 0o170_000 == 0o120_000,
         });
         at = name_start + name_len + extra_len + comment_len;
@@ -181,8 +186,8 @@ pub fn local_data_offset(header: &[u8]) -> Result<u64, ExtractError> {
     Ok(LOCAL_HEADER_LEN + name_len + extra_len)
 }
 
-/// Decompress a member's data, refusing members over `limit` and data that expands past the
-/// declared size (a zip bomb lies about it).
+/// Decompress a member's data, refusing members over `limit`, data that expands past the
+/// declared size (a zip bomb lies about it) and data whose CRC-32 is not the declared one.
 pub fn inflate(entry: &ZipEntry, data: &[u8], limit: u64) -> Result<Vec<u8>, ExtractError> {
     if entry.uncompressed_size > limit {
         return Err(ExtractError::MemberTooLarge {
@@ -221,6 +226,16 @@ pub fn inflate(entry: &ZipEntry, data: &[u8], limit: u64) -> Result<Vec<u8>, Ext
         } else {
             corrupt(format!("{} is shorter than declared", entry.name))
         });
+    }
+    let mut crc = flate2::Crc::new();
+    crc.update(&out);
+    if crc.sum() != entry.crc32 {
+        return Err(corrupt(format!(
+            "{}: CRC-32 is {:08x}, the archive says {:08x}",
+            entry.name,
+            crc.sum(),
+            entry.crc32
+        )));
     }
     Ok(out)
 }
@@ -318,11 +333,15 @@ pub(crate) mod tests {
             };
             let size = member.declared_size.unwrap_or(member.data.len() as u32);
             let method: u16 = if member.deflate { 8 } else { 0 };
+            let mut crc = flate2::Crc::new();
+            crc.update(member.data);
+            let crc = crc.sum().to_le_bytes();
             let offset = out.len() as u32;
             out.extend_from_slice(&LOCAL_SIGNATURE.to_le_bytes());
             out.extend_from_slice(&[20, 0, 0, 0]);
             out.extend_from_slice(&method.to_le_bytes());
-            out.extend_from_slice(&[0; 8]);
+            out.extend_from_slice(&[0; 4]);
+            out.extend_from_slice(&crc);
             out.extend_from_slice(&(data.len() as u32).to_le_bytes());
             out.extend_from_slice(&size.to_le_bytes());
             out.extend_from_slice(&(member.name.len() as u16).to_le_bytes());
@@ -332,7 +351,8 @@ pub(crate) mod tests {
             central.extend_from_slice(&CENTRAL_SIGNATURE.to_le_bytes());
             central.extend_from_slice(&[20, 3, 20, 0, 0, 0]);
             central.extend_from_slice(&method.to_le_bytes());
-            central.extend_from_slice(&[0; 8]);
+            central.extend_from_slice(&[0; 4]);
+            central.extend_from_slice(&crc);
             central.extend_from_slice(&(data.len() as u32).to_le_bytes());
             central.extend_from_slice(&size.to_le_bytes());
             central.extend_from_slice(&(member.name.len() as u16).to_le_bytes());
@@ -399,6 +419,23 @@ pub(crate) mod tests {
             read_member(&honest, &entries[0], 1000),
             Err(ExtractError::MemberTooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn a_member_whose_crc_does_not_match_is_corrupt() {
+        let mut archive = build_zip(&[TestMember {
+            deflate: false,
+            ..member("METADATA", b"Requires-Dist: six")
+        }]);
+        let entries = entries_of(&archive, &Limits::default()).expect("reads");
+        // A flipped byte in the stored data (a corrupted download or range response).
+        let at = archive
+            .windows(3)
+            .position(|window| window == b"six")
+            .expect("stored");
+        archive[at] ^= 0x20;
+        let error = read_member(&archive, &entries[0], 100).expect_err("caught");
+        assert!(error.to_string().contains("CRC-32"), "{error}");
     }
 
     #[test]

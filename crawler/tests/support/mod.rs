@@ -52,7 +52,10 @@ pub enum Fault {
     Stall(Duration),
     /// Send the headers and half the body, then close.
     Truncate,
-    /// Send the whole body with some bytes flipped (same length, so HTTP cannot tell).
+    /// Send the whole body with some bytes flipped (same length, so HTTP cannot tell). Only
+    /// files (`/files/...`) are corrupted: they carry a checksum (sha256 in the index, a stated
+    /// `.metadata` hash, zip CRC-32s); an index page has none (TLS keeps it intact), so a page
+    /// is truncated instead.
     Corrupt,
 }
 
@@ -81,8 +84,8 @@ struct Shared {
     chaos: Option<(u64, u64)>,
     /// The faults chaos picks from (issue 9); empty: 500, 429, truncated body, 503.
     chaos_faults: Vec<Fault>,
-    /// Every fault injected so far, scripted or random.
-    injected: Vec<Fault>,
+    /// Every fault injected so far, scripted or random, with the request path.
+    injected: Vec<(String, Fault)>,
 }
 
 pub struct FakePypi {
@@ -147,8 +150,8 @@ impl FakePypi {
         shared.chaos_faults = faults;
     }
 
-    /// Every fault injected so far.
-    pub fn injected(&self) -> Vec<Fault> {
+    /// Every fault injected so far, with the request path.
+    pub fn injected(&self) -> Vec<(String, Fault)> {
         self.shared.lock().expect("lock").injected.clone()
     }
 
@@ -270,7 +273,7 @@ fn serve(mut stream: TcpStream, port: u16, shared: &Mutex<Shared>) -> std::io::R
             })
         });
         if let Some(fault) = &fault {
-            shared.injected.push(fault.clone());
+            shared.injected.push((request.path.clone(), fault.clone()));
         }
         fault
     };
@@ -297,7 +300,10 @@ fn serve(mut stream: TcpStream, port: u16, shared: &Mutex<Shared>) -> std::io::R
         user_agent: request.headers.get("user-agent").cloned(),
         at,
     });
-    let truncate = fault == Some(Fault::Truncate) && answer.body.len() > 1;
+    let checksummed = request.path.starts_with("/files/");
+    let truncate = (fault == Some(Fault::Truncate)
+        || (fault == Some(Fault::Corrupt) && !checksummed))
+        && answer.body.len() > 1;
     let mut head = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", answer.status);
     answer
         .headers
