@@ -305,14 +305,25 @@ pub fn read_records(
     let info = read_fetch_info(&dir)?;
     let path = dir.join("repodata.json");
     let bytes = fs_err::read(&path)?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|err| Error::Input {
-        file: path.clone(),
-        line: err.line(),
-        message: format!("repodata is not JSON: {err}"),
-    })?;
     let base_url = info
         .map(|info| info.base_url)
         .unwrap_or_else(|| format!("{DEFAULT_BASE_URL}/{target}/"));
+    parse_repodata(target, &base_url, &bytes).map_err(|err| Error::Input {
+        file: path,
+        line: err.line(),
+        message: format!("repodata is not JSON: {err}"),
+    })
+}
+
+/// Parse the bytes of one `repodata.json` into records (unsorted) and the records it had to
+/// skip; `base_url` prefixes each file name. The pure half of [`read_records`] (also the
+/// entry point of the `repodata` fuzz target).
+pub fn parse_repodata(
+    target: &ChannelSubdir,
+    base_url: &str,
+    bytes: &[u8],
+) -> std::result::Result<(Vec<CondaRecord>, Vec<SkippedRecord>), serde_json::Error> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)?;
     let mut records = Vec::new();
     let mut skipped = Vec::new();
     for key in ["packages", "packages.conda"] {
@@ -320,7 +331,7 @@ pub fn read_records(
             continue;
         };
         for (filename, record) in packages {
-            match record_of(target, &base_url, filename, record) {
+            match record_of(target, base_url, filename, record) {
                 Ok(record) => records.push(record),
                 Err(reason) => skipped.push(SkippedRecord {
                     channel_subdir: target.to_string(),

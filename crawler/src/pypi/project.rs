@@ -266,7 +266,7 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
 
 /// The version a file belongs to: from a wheel or sdist name, else the longest listed version
 /// that the name starts with.
-fn version_of(name: &PackageName, filename: &str, versions: &[String]) -> Option<String> {
+pub fn version_of(name: &PackageName, filename: &str, versions: &[String]) -> Option<String> {
     if filename.ends_with(".whl") {
         return WheelFilename::from_str(filename)
             .ok()
