@@ -25,13 +25,16 @@ fn recorded(path: &str) -> (String, Vec<u8>) {
     (name, bytes)
 }
 
-fn crawl(server: &FakePypi, state: &Path, extra: &[&str]) {
+/// `tmp` is the crawler's `TMPDIR`: its build environments are cached there, not in the
+/// machine's temporary directory (the fake index's port, part of their key, changes every run).
+fn crawl(server: &FakePypi, state: &Path, tmp: &Path, extra: &[&str]) {
     let output = std::process::Command::new(support::bin())
         .args(["crawl", "--state", state.to_str().expect("utf-8")])
         .args(["--packages", "sampletext"])
         .args(fast_flags(server))
         .args(extra)
         .env("RUST_LOG", "warn")
+        .env("TMPDIR", tmp)
         .output()
         .expect("runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -67,9 +70,11 @@ fn crawl_builds_sdists_only_when_asked() {
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state");
+    let tmp = dir.path().join("tmp");
+    fs_err::create_dir(&tmp).expect("tmp");
 
     // Off by default: "unknown", waiting for a build.
-    crawl(&server, &state, &[]);
+    crawl(&server, &state, &tmp, &[]);
     let (method, record) = method_and_record(&state);
     assert_eq!(method, "sdist-needs-build");
     assert_eq!(record.source, MetadataSource::Unknown);
@@ -78,7 +83,14 @@ fn crawl_builds_sdists_only_when_asked() {
     crawl(
         &server,
         &state,
+        &tmp,
         &["--build-sdists", "--build-concurrency", "1"],
+    );
+    assert!(
+        fs_err::read_dir(tmp.join("mach-nix-build-envs"))
+            .expect("build environments under TMPDIR")
+            .count()
+            > 0
     );
     let (method, record) = method_and_record(&state);
     assert_eq!(method, "build", "{record:?}");

@@ -50,6 +50,9 @@ const INSIDE: &str = "/tmp/build";
 /// Size of the sandbox's `/tmp` (a tmpfs, i.e. memory that RLIMIT_AS does not count).
 const TMP_BYTES: u64 = 512 << 20;
 
+/// Size of the other empty directories (`$HOME`, `/run`, …): room for caches, no more.
+const HIDDEN_BYTES: u64 = 64 << 20;
+
 /// Where build requirements come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WheelSource {
@@ -401,6 +404,10 @@ fn build_env(options: &BuildOptions, requires: &BTreeSet<String>) -> Result<Path
         "--no-input",
         "--no-compile",
         "--only-binary=:all:",
+        "--timeout",
+        "30",
+        "--retries",
+        "3",
         "--target",
     ])
     .arg(staging.path());
@@ -481,8 +488,13 @@ fn run_sandboxed(
         .args(["--unshare-all", "--die-with-parent", "--new-session"])
         .args(["--ro-bind", "/", "/"]);
     for dir in hidden_dirs() {
+        let size = if dir == Path::new("/tmp") {
+            TMP_BYTES
+        } else {
+            HIDDEN_BYTES
+        };
         command
-            .args(["--size", &TMP_BYTES.to_string(), "--tmpfs"])
+            .args(["--size", &size.to_string(), "--tmpfs"])
             .arg(dir);
     }
     command
