@@ -18,7 +18,8 @@ fi
 # A sandbox that cannot start is as useless as a missing one: say so now, not in the tests.
 if ! bwrap --unshare-all --die-with-parent --ro-bind / / --proc /proc --dev /dev /bin/true; then
     echo "install-sandbox: bwrap is installed but cannot create namespaces here" \
-         "(user namespaces disabled? try: sysctl -w kernel.unprivileged_userns_clone=1)" >&2
+         "(user namespaces restricted? Debian: sysctl -w kernel.unprivileged_userns_clone=1;" \
+         "Ubuntu >= 23.10: sysctl -w kernel.apparmor_restrict_unprivileged_userns=0)" >&2
     exit 1
 fi
 echo "install-sandbox: $(bwrap --version) works"
