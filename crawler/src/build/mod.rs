@@ -21,8 +21,14 @@
 //! wheel runs none of its code) into a cached directory the sandbox mounts read-only. The
 //! resulting `METADATA` is read by the crawler's own parser ([`crate::extract::metadata`]).
 //!
-//! A failure is recorded as "unknown" with a normalized error ([`normalize_error`]): paths,
+//! A failure is recorded as "unknown" with a normalized error ([`normalize_error`](crate::build::normalize_error)): paths,
 //! versions, line numbers and addresses masked so that identical failures group.
+//!
+//! `regex` does the masking rather than hand-written scanners: it is the well-kept standard,
+//! and its linear-time matching is safe on the untrusted text a build prints. Build
+//! requirements are fetched by pip, not the crawler's client: resolving a requirement set
+//! (specifiers, markers, transitive dependencies) to wheels is a resolver's job, and pip's
+//! `--only-binary=:all:` guarantees no package code runs outside the sandbox.
 
 use std::collections::BTreeSet;
 use std::fs::File;
