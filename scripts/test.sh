@@ -24,6 +24,9 @@ fi
 # Nix (Debian's nix-bin) for the evaluation and nix-build tests.
 bash scripts/install-nix.sh
 
+# bubblewrap, the sandbox of the crawler's sdist metadata builds.
+bash scripts/install-sandbox.sh
+
 # uv, the peer the resolver is compared with (agreement tests).
 if ! command -v uv >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check uv
