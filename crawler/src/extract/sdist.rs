@@ -13,7 +13,8 @@
 //! 5. `install_requires`/`extras_require` in `setup.cfg`.
 //!
 //! When none applies the outcome is [`SdistMetadata::NeedsBuild`] with the reason: that is the
-//! seam where a sandboxed metadata build plugs in later; today the caller records "unknown".
+//! seam where the sandboxed metadata build ([`crate::build`], `--build-sdists`) plugs in; without it the
+//! caller records the file as needing a build ("unknown" with that reason).
 
 use std::io::Read;
 
