@@ -309,7 +309,11 @@ impl Crawler {
         // A new extractor may know what an old one did not: read every page again once.
         // issue 8: turning sdist builds on is a new extractor too (pages of unchanged projects
         // must be read again for their sdists to be built).
-        let builds = if self.options.builder.is_some() { "+build" } else { "" };
+        let builds = if self.options.builder.is_some() {
+            "+build"
+        } else {
+            ""
+        };
         let version = format!("{EXTRACTOR_VERSION}{builds}");
         if state.meta("extractor_version")?.as_deref() != Some(version.as_str()) {
             state.forget_etags()?;
