@@ -3,6 +3,7 @@
 //! snapshot, resolve it with `mach-nix`, install the hashed lock with pip into a fresh venv,
 //! and compare the pins with `uv pip compile` for the same date and target.
 
+use std::collections::BTreeMap;
 use std::process::Command;
 
 use e2e::{binary, crawl_and_publish, pins, requirements, run, uv_pins};
@@ -24,43 +25,48 @@ fn resolve(work: &std::path::Path, sha: &str, reqs: &std::path::Path, args: &[&s
     String::from_utf8(output.stdout).expect("UTF-8 output")
 }
 
+/// Resolve `reqs` for one target with `mach-nix` (`--format requirements` plus `args`), check
+/// that the pins equal uv's for the same target and date and include `expected`; return the
+/// lock and its pins.
+fn assert_agrees_with_uv(
+    work: &std::path::Path,
+    sha: &str,
+    reqs: &std::path::Path,
+    (python, args, uv_platform): (&str, &[&str], &str),
+    expected: &[&str],
+) -> (String, BTreeMap<String, String>) {
+    let mut all = vec!["-p", python, "--format", "requirements"];
+    all.extend_from_slice(args);
+    let lock = resolve(work, sha, reqs, &all);
+    let ours = pins(&lock);
+    assert_eq!(
+        ours,
+        uv_pins(reqs, python, uv_platform),
+        "{} for {uv_platform} / {python}: mach-nix and uv disagree",
+        reqs.display()
+    );
+    for name in expected {
+        assert!(
+            ours.contains_key(*name),
+            "{name} missing from the lock:\n{lock}"
+        );
+    }
+    (lock, ours)
+}
+
 #[test]
 fn live_web_closure_installs_with_pip_and_matches_uv() {
     let work = tempfile::tempdir().expect("tempdir");
     let reqs = requirements("web.txt");
     let sha = crawl_and_publish(&reqs, work.path());
-
-    let lock = resolve(
+    let uv_platform = format!("x86_64-manylinux_{}", HOST_GLIBC.replace('.', "_"));
+    let (lock, ours) = assert_agrees_with_uv(
         work.path(),
         &sha,
         &reqs,
-        &[
-            "-p",
-            HOST_PYTHON,
-            "--manylinux",
-            HOST_GLIBC,
-            "--format",
-            "requirements",
-        ],
+        (HOST_PYTHON, &["--manylinux", HOST_GLIBC], &uv_platform),
+        &["requests", "flask", "pysocks", "urllib3", "werkzeug"],
     );
-    let ours = pins(&lock);
-    let theirs = uv_pins(
-        &reqs,
-        HOST_PYTHON,
-        &format!("x86_64-manylinux_{}", HOST_GLIBC.replace('.', "_")),
-    );
-    assert_eq!(
-        ours,
-        theirs,
-        "mach-nix and uv disagree on {}",
-        reqs.display()
-    );
-    for name in ["requests", "flask", "pysocks", "urllib3", "werkzeug"] {
-        assert!(
-            ours.contains_key(name),
-            "{name} missing from the lock:\n{lock}"
-        );
-    }
 
     // The lock installs with pip's hash checking into a fresh venv, and pip check is clean.
     let lock_path = work.path().join("requirements.lock.txt");
@@ -69,14 +75,8 @@ fn live_web_closure_installs_with_pip_and_matches_uv() {
     run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
     let pip = venv.join("bin/pip");
     run(Command::new(&pip)
-        .args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--require-hashes",
-            "--no-deps",
-            "-r",
-        ])
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(["--require-hashes", "--no-deps", "-r"])
         .arg(&lock_path));
     run(Command::new(&pip).args(["check", "--disable-pip-version-check"]));
     run(Command::new(venv.join("bin/python")).args(["-c", "import requests, flask, socks"]));
@@ -119,24 +119,13 @@ fn live_cli_tools_match_uv_on_four_systems() {
         ("x86_64-darwin", "3.12", "x86_64-apple-darwin"),
         ("aarch64-darwin", "3.13", "aarch64-apple-darwin"),
     ] {
-        let lock = resolve(
+        assert_agrees_with_uv(
             work.path(),
             &sha,
             &reqs,
-            &["-p", python, "--system", system, "--format", "requirements"],
+            (python, &["--system", system], uv_platform),
+            &["click", "rich", "typer", "attrs", "markdown-it-py"],
         );
-        let ours = pins(&lock);
-        let theirs = uv_pins(&reqs, python, uv_platform);
-        assert_eq!(
-            ours, theirs,
-            "{system} / {python}: mach-nix and uv disagree"
-        );
-        for name in ["click", "rich", "typer", "attrs", "markdown-it-py"] {
-            assert!(
-                ours.contains_key(name),
-                "{system}: {name} missing from the lock:\n{lock}"
-            );
-        }
     }
 }
 
@@ -147,18 +136,11 @@ fn live_scientific_stack_matches_uv() {
     let work = tempfile::tempdir().expect("tempdir");
     let reqs = requirements("data.txt");
     let sha = crawl_and_publish(&reqs, work.path());
-    let lock = resolve(
+    assert_agrees_with_uv(
         work.path(),
         &sha,
         &reqs,
-        &["-p", "3.12", "--format", "requirements"],
+        ("3.12", &[], "x86_64-manylinux_2_39"),
+        &["numpy", "pandas", "pytz", "tzdata", "six"],
     );
-    let ours = pins(&lock);
-    assert_eq!(ours, uv_pins(&reqs, "3.12", "x86_64-manylinux_2_39"));
-    for name in ["numpy", "pandas", "pytz", "tzdata", "six"] {
-        assert!(
-            ours.contains_key(name),
-            "{name} missing from the lock:\n{lock}"
-        );
-    }
 }
