@@ -91,30 +91,12 @@ pub fn dependency_keys(files: &[StoredFile], extras: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::Extracted;
-    use db_format::{DependencyRecord, FileKind, MetadataSource};
 
     fn files(requires_dist: &[&str]) -> Vec<StoredFile> {
-        vec![StoredFile {
-            version: "1.0".into(),
-            filename: "a-1.0-py3-none-any.whl".into(),
-            kind: FileKind::Wheel,
-            size: 1,
-            sha256: None,
-            upload_time: None,
-            yanked: None,
-            requires_python: None,
-            url: "https://example.org/a-1.0-py3-none-any.whl".into(),
-            dependencies: Some(Extracted {
-                record: DependencyRecord {
-                    source: MetadataSource::WheelMetadata,
-                    requires_dist: requires_dist.iter().map(|s| (*s).to_owned()).collect(),
-                    ..DependencyRecord::default()
-                },
-                method: "pep658".into(),
-                extractor: 1,
-            }),
-        }]
+        vec![crate::state::test_file(
+            "a-1.0-py3-none-any.whl",
+            requires_dist,
+        )]
     }
 
     #[test]

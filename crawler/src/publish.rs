@@ -280,29 +280,15 @@ pub fn publish(state: &State, out: &Path) -> Result<Published> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::Extracted;
-    use db_format::{FileKind, MetadataSource};
 
     fn file(name: &str, version: &str, requires: &[&str], yanked: bool) -> StoredFile {
         StoredFile {
-            filename: name.into(),
             version: version.into(),
-            kind: FileKind::of(name),
             size: 1,
             sha256: None,
             upload_time: Some(5),
             yanked: yanked.then(String::new),
-            requires_python: None,
-            url: format!("https://files.example/{name}"),
-            dependencies: Some(Extracted {
-                record: DependencyRecord {
-                    source: MetadataSource::WheelMetadata,
-                    requires_dist: requires.iter().map(|r| r.to_string()).collect(),
-                    ..DependencyRecord::default()
-                },
-                method: "range".into(),
-                extractor: 1,
-            }),
+            ..crate::state::test_file(name, requires)
         }
     }
 

@@ -798,32 +798,37 @@ fn record_from_row(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Depen
     })
 }
 
+/// A wheel as the state stores it, with its METADATA requirements: the one file builder the
+/// crawler's unit tests share (override fields with struct update syntax).
+#[cfg(test)]
+pub(crate) fn test_file(name: &str, requires: &[&str]) -> StoredFile {
+    StoredFile {
+        filename: name.into(),
+        version: "1.0".into(),
+        kind: FileKind::of(name),
+        size: 10,
+        sha256: Some([7; 32]),
+        upload_time: Some(100),
+        yanked: None,
+        requires_python: None,
+        url: format!("https://files.example/{name}"),
+        dependencies: Some(Extracted {
+            record: DependencyRecord {
+                source: MetadataSource::WheelMetadata,
+                requires_dist: requires.iter().map(|r| r.to_string()).collect(),
+                ..DependencyRecord::default()
+            },
+            method: "pep658".into(),
+            extractor: 1,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn file(name: &str, requires: &[&str]) -> StoredFile {
-        StoredFile {
-            filename: name.into(),
-            version: "1.0".into(),
-            kind: FileKind::of(name),
-            size: 10,
-            sha256: Some([7; 32]),
-            upload_time: Some(100),
-            yanked: None,
-            requires_python: None,
-            url: format!("https://files.example/{name}"),
-            dependencies: Some(Extracted {
-                record: DependencyRecord {
-                    source: MetadataSource::WheelMetadata,
-                    requires_dist: requires.iter().map(|r| r.to_string()).collect(),
-                    ..DependencyRecord::default()
-                },
-                method: "pep658".into(),
-                extractor: 1,
-            }),
-        }
-    }
+    use crate::state::test_file as file;
 
     #[test]
     fn an_extra_requested_after_its_project_was_done_queues_it_again() {
