@@ -5,30 +5,15 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use support::{FakePypi, fast_flags, publish, recorded_projects};
+use support::{FakePypi, publish, recorded_projects};
 
 fn crawl_command(server: &FakePypi, state: &Path) -> Command {
-    let mut command = Command::new(support::bin());
-    command
-        .args(["crawl", "--state", state.to_str().expect("utf-8")])
-        .args(fast_flags(server))
-        // Few projects in flight, so kills land between many small commits.
-        .args([
-            "--packages",
-            &recorded_projects().join(","),
-            "--with-deps",
-            "--projects-in-flight",
-            "2",
-        ])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    command
+    support::kill_test_crawl(server, state, &[])
 }
 
 #[test]

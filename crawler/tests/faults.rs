@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
-use support::{FakePypi, Fault, fast_flags, publish, recorded_projects};
+use support::{FakePypi, Fault, publish};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -37,25 +37,7 @@ fn crawl_command(server: &FakePypi, state: &Path) -> Command {
 }
 
 fn crawl_command_with_timeout(server: &FakePypi, state: &Path, timeout: &str) -> Command {
-    let mut command = Command::new(support::bin());
-    command
-        .args(["crawl", "--state", state.to_str().expect("utf-8")])
-        .args(fast_flags(server))
-        .args([
-            "--packages",
-            &recorded_projects().join(","),
-            "--with-deps",
-            "--projects-in-flight",
-            "2",
-            "--timeout",
-            timeout,
-            "--retries",
-            "6",
-        ])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    command
+    support::kill_test_crawl(server, state, &["--timeout", timeout, "--retries", "6"])
 }
 
 fn publish_command(state: &Path, out: &Path) -> Command {

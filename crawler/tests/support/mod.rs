@@ -622,6 +622,28 @@ pub fn publish(state: &Path, out: &Path) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
+/// A quiet `crawl --with-deps` of every recorded project with few projects in flight (so kills
+/// land between many small commits), plus `extra` flags: the command the crash and fault
+/// tests kill and run again.
+pub fn kill_test_crawl(server: &FakePypi, state: &Path, extra: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(bin());
+    command
+        .args(["crawl", "--state", state.to_str().expect("utf-8")])
+        .args(fast_flags(server))
+        .args([
+            "--packages",
+            &recorded_projects().join(","),
+            "--with-deps",
+            "--projects-in-flight",
+            "2",
+        ])
+        .args(extra)
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    command
+}
+
 /// Common crawl flags for the fake server: fast backoff, short timeouts, no rate limit.
 pub fn fast_flags(server: &FakePypi) -> Vec<String> {
     [
