@@ -6,22 +6,7 @@ use std::path::Path;
 
 use crawler::state::State;
 use db_format::{FileKind, MetadataSource, Project, Snapshot};
-use support::{FakePypi, Fault, fast_flags, publish, recorded_projects, run};
-
-fn crawl(server: &FakePypi, state: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args: Vec<String> = vec![
-        "crawl".into(),
-        "--state".into(),
-        state.display().to_string(),
-    ];
-    args.extend(fast_flags(server));
-    args.extend(extra.iter().map(|s| s.to_string()));
-    if !extra.contains(&"--timeout") {
-        args.extend(["--timeout".to_string(), "5".to_string()]);
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    run(&args)
-}
+use support::{FakePypi, Fault, crawl, fast_flags, publish, recorded_projects, run};
 
 fn all_packages() -> String {
     recorded_projects().join(",")

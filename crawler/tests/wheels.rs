@@ -4,7 +4,7 @@
 mod support;
 
 use crawler::state::State;
-use support::{FakePypi, fast_flags};
+use support::FakePypi;
 
 /// A zip of stored members, in the given order.
 fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
@@ -86,22 +86,7 @@ fn metadata_costs_one_range_request_when_it_lies_in_the_tail_and_two_otherwise()
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let state_dir = dir.path().join("state");
-    let output = std::process::Command::new(support::bin())
-        .args([
-            "crawl",
-            "--state",
-            state_dir.to_str().expect("utf-8"),
-            "--packages",
-            "demo",
-        ])
-        .args(fast_flags(&server))
-        .output()
-        .expect("runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    support::crawl(&server, &state_dir, &["--packages", "demo"]);
     let ranges = |wheel: &str| {
         server
             .seen()

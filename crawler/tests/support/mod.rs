@@ -610,6 +610,23 @@ pub fn run(args: &[&str]) -> std::process::Output {
     output
 }
 
+/// `crawl` into `state` against the fake index with `extra` flags (a 5 s request timeout unless
+/// `extra` sets one); panics with its output when it fails.
+pub fn crawl(server: &FakePypi, state: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args: Vec<String> = vec![
+        "crawl".into(),
+        "--state".into(),
+        state.display().to_string(),
+    ];
+    args.extend(fast_flags(server));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    if !extra.contains(&"--timeout") {
+        args.extend(["--timeout".to_string(), "5".to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(&args)
+}
+
 /// `publish-db` and return the published hash.
 pub fn publish(state: &Path, out: &Path) -> String {
     let output = run(&[
