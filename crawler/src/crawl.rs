@@ -269,14 +269,8 @@ impl Crawler {
                         &[("accept", format!("{SIMPLE_JSON}, text/html;q=0.1"))],
                         1 << 30,
                     )
-                    .await?;
-                if response.status != 200 {
-                    return Err(Error::Status {
-                        url: url.to_string(),
-                        status: response.status,
-                        attempts: 1,
-                    });
-                }
+                    .await?
+                    .expect_ok(&url)?;
                 let names = root_index_names(&response.body);
                 (
                     names.into_iter().map(|name| name.to_string()).collect(),

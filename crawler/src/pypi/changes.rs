@@ -87,14 +87,8 @@ impl ChangeFeed for XmlRpcFeed {
                 call.into_bytes(),
                 FEED_LIMIT,
             )
-            .await?;
-        if response.status != 200 {
-            return Err(Error::Status {
-                url: self.url.to_string(),
-                status: response.status,
-                attempts: 1,
-            });
-        }
+            .await?
+            .expect_ok(&self.url)?;
         let value = parse_xmlrpc(&response.body).map_err(Error::ChangeFeed)?;
         let mut changes = Changes::default();
         let XmlValue::Array(events) = value else {
@@ -154,14 +148,8 @@ impl ChangeFeed for RootIndexFeed {
                 &[("accept", super::SIMPLE_JSON.to_string())],
                 FEED_LIMIT,
             )
-            .await?;
-        if response.status != 200 {
-            return Err(Error::Status {
-                url: self.url.to_string(),
-                status: response.status,
-                attempts: 1,
-            });
-        }
+            .await?
+            .expect_ok(&self.url)?;
         let content_type = response.header("content-type").unwrap_or_default();
         if !content_type.contains("json") {
             return Err(Error::ChangeFeed(format!(

@@ -144,6 +144,18 @@ impl Fetched {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|value| value.to_str().ok())
     }
+
+    /// This response if it is a 200, else the error that `url` answered with another status.
+    pub fn expect_ok(self, url: &impl std::fmt::Display) -> crate::Result<Self> {
+        if self.status != 200 {
+            return Err(crate::Error::Status {
+                url: url.to_string(),
+                status: self.status,
+                attempts: 1,
+            });
+        }
+        Ok(self)
+    }
 }
 
 /// The shared client; cheap to clone.
