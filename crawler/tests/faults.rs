@@ -36,6 +36,12 @@ fn crawl_command(server: &FakePypi, state: &Path) -> Command {
     crawl_command_with_timeout(server, state, "1")
 }
 
+/// Crawl without interruption; panics if the crawl fails.
+fn crawl_to_the_end(server: &FakePypi, state: &Path) {
+    let status = crawl_command(server, state).status().expect("runs");
+    assert!(status.success(), "the uninterrupted crawl failed: {status}");
+}
+
 fn crawl_command_with_timeout(server: &FakePypi, state: &Path, timeout: &str) -> Command {
     support::kill_test_crawl(server, state, &["--timeout", timeout, "--retries", "6"])
 }
@@ -118,12 +124,7 @@ fn publish_db_killed_at_random_moments_leaves_only_complete_snapshots() {
         "--packages",
         "six",
     ]);
-    assert!(
-        crawl_command(&server, &big)
-            .status()
-            .expect("runs")
-            .success()
-    );
+    crawl_to_the_end(&server, &big);
     let out = dir.path().join("out");
     let started = Instant::now();
     let reference = publish(&big, &dir.path().join("reference"));
@@ -191,12 +192,7 @@ fn a_published_hash_with_different_bytes_is_never_overwritten() {
     let server = FakePypi::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state");
-    assert!(
-        crawl_command(&server, &state)
-            .status()
-            .expect("runs")
-            .success()
-    );
+    crawl_to_the_end(&server, &state);
     let out = dir.path().join("out");
     let hash = publish(&state, &out);
     let path = out.join(format!("{hash}.mnxdb"));
@@ -281,12 +277,7 @@ fn faults_and_kills_end_in_the_clean_snapshot() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clean_state = dir.path().join("clean");
     let started = Instant::now();
-    assert!(
-        crawl_command(&server, &clean_state)
-            .status()
-            .expect("runs")
-            .success()
-    );
+    crawl_to_the_end(&server, &clean_state);
     let window = (started.elapsed().as_millis() as u64).max(50);
     let clean = publish(&clean_state, &dir.path().join("clean-out"));
     server.clear_seen();
@@ -395,12 +386,7 @@ fn corrupted_bodies_of_every_kind_give_the_clean_snapshot() {
     server.state_core_metadata(None);
     let dir = tempfile::tempdir().expect("tempdir");
     let clean_state = dir.path().join("clean");
-    assert!(
-        crawl_command(&server, &clean_state)
-            .status()
-            .expect("runs")
-            .success()
-    );
+    crawl_to_the_end(&server, &clean_state);
     let clean = publish(&clean_state, &dir.path().join("clean-out"));
     let targets = [
         // an sdist download, a whole wheel, a PEP 658 file, a range-read wheel
