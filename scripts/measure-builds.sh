@@ -17,7 +17,7 @@ done | xargs -P 8 -d '\n' -n 1 bash -c '
     IFS=$'"'"'\t'"'"' read -r file sha url <<< "$0"
     dest="'"$WORK"'/sdists/$file"
     [ -f "$dest" ] && exit 0
-    curl -sSfL --retry 4 --retry-delay 2 -A "mach-nix-crawler measure-builds (issue 8)" -o "$dest.part" "$url" || { echo "download failed: $file" >&2; exit 0; }
+    curl -sSfL --retry 4 --retry-delay 2 -A "mach-nix-crawler measure-builds" -o "$dest.part" "$url" || { echo "download failed: $file" >&2; exit 0; }
     if [ "$(sha256sum "$dest.part" | cut -d" " -f1)" = "$sha" ]; then mv "$dest.part" "$dest"; else echo "sha256 mismatch: $file" >&2; rm -f "$dest.part"; fi
 '
 

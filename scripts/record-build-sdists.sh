@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Records the real PyPI sdists and build-requirement wheels that crawler/tests/build.rs builds in
-# the sandbox (issue 8) into crawler/tests/data/build/, each checked against its sha256 from PyPI.
+# the sandbox into crawler/tests/data/build/, each checked against its sha256 from PyPI.
 # Re-run only to re-record; the tests never touch the network.
 set -euo pipefail
 cd "$(dirname "$0")/../crawler/tests/data/build"

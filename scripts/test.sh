@@ -4,9 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -d ../shared/data ]; then
-  echo "error: ../shared/data is missing: the tests read the shared resolver scenarios and conda data from there" >&2
-  exit 1
+# The test runner.
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  cargo install --locked cargo-nextest
 fi
 
 # Archive tools (the conda unpack test), GNU time, and python3-venv (the live pip install test).

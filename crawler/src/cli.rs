@@ -141,7 +141,7 @@ pub struct CrawlArgs {
     pub build_concurrency: usize,
 }
 
-/// The sandboxed sdist builder of `--build-sdists` (issue 8): build requirements from the crawled
+/// The sandboxed sdist builder of `--build-sdists`: build requirements from the crawled
 /// index's simple API, build environments cached in the system's temporary directory.
 fn sdist_builder(args: &CrawlArgs, index_url: &Url) -> Result<Option<crate::build::Builder>> {
     if !args.build_sdists {
@@ -240,7 +240,7 @@ fn start_of(args: &CrawlArgs) -> Result<Start> {
 }
 
 async fn crawl(args: CrawlArgs) -> Result<()> {
-    // conda (issue 7): `--conda` without a PyPI selection crawls only the channels.
+    // conda: `--conda` without a PyPI selection crawls only the channels.
     let pypi_selected = !args.packages.is_empty()
         || args.packages_file.is_some()
         || args.requirements.is_some()
@@ -263,7 +263,7 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
     if !index_url.path().ends_with('/') {
         index_url.set_path(&format!("{}/", index_url.path()));
     }
-    // conda (issue 7): the channels' repodata, then the PyPI crawl if one was asked for.
+    // conda: the channels' repodata, then the PyPI crawl if one was asked for.
     if !args.conda.is_empty() {
         let index = if args.conda_current {
             crate::conda::Index::Current

@@ -106,7 +106,7 @@ pub struct CrawlOptions {
     /// Projects fetched at once.
     pub projects_in_flight: usize,
     pub progress_every: Duration,
-    /// `--build-sdists` (issue 8): sandboxed metadata builds for sdists static reading cannot
+    /// `--build-sdists`: sandboxed metadata builds for sdists static reading cannot
     /// tell about; `None` leaves them "unknown".
     pub builder: Option<crate::build::Builder>,
 }
@@ -301,7 +301,7 @@ impl Crawler {
     pub async fn crawl(&self, state: &mut State, start: &Start) -> Result<CrawlReport> {
         check_as_of(state, self.options.as_of)?;
         // A new extractor may know what an old one did not: read every page again once.
-        // issue 8: turning sdist builds on is a new extractor too (pages of unchanged projects
+        // turning sdist builds on is a new extractor too (pages of unchanged projects
         // must be read again for their sdists to be built).
         let builds = if self.options.builder.is_some() {
             "+build"
@@ -347,7 +347,7 @@ impl Crawler {
                     .filter(|(_, extracted)| {
                         extracted.record.source != MetadataSource::Unknown
                             || (extracted.extractor == EXTRACTOR_VERSION
-                                // issue 8: with builds on, build what a crawl without them left.
+                                // with builds on, build what a crawl without them left.
                                 && !(self.options.builder.is_some()
                                     && extracted.method == Method::SdistNeedsBuild.as_str()))
                     })

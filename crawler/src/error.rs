@@ -27,7 +27,7 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
-    /// Another process holds the lock (issue 9: one crawl or publish per state at a time).
+    /// Another process holds the lock (one crawl or publish per state at a time).
     #[error(
         "{what} is in use by {holder}; only one crawl, publish-db or merge-state may use it at \
          a time: wait for that process to finish (a killed one releases it at once)"

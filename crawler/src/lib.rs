@@ -27,15 +27,15 @@
 //! sdists) are read by a small central-directory reader in [`extract::zip`] rather than the `zip`
 //! crate, because the same code must work on the few byte ranges fetched by HTTP range requests
 //! and on whole files; `quick-xml` for the XML-RPC change feed; `jiff` for RFC 3339 upload times.
-//! Conda channels ([`conda`], issue 7): `rattler_conda_types` (the conda types pixi and
+//! Conda channels ([`conda`]): `rattler_conda_types` (the conda types pixi and
 //! rattler-build use) checks match specs rather than a parser of our own; `ruzstd` (pure Rust)
 //! decompresses `repodata.json.zst` without a C toolchain.
 
-/// Sandboxed sdist metadata builds (issue 8), the fallback when static extraction cannot tell.
+/// Sandboxed sdist metadata builds, the fallback when static extraction cannot tell.
 pub mod build;
 pub mod cli;
 pub mod closure;
-/// Conda channels (issue 7): repodata fetch into the state, records into the snapshot.
+/// Conda channels: repodata fetch into the state, records into the snapshot.
 pub mod conda;
 pub mod crawl;
 mod error;

@@ -210,7 +210,7 @@ pub fn publish(state: &State, out: &Path) -> Result<Published> {
             .unwrap_or(0);
         writer.add_project(&build_project(&name, serial, state.files(&name)?))?;
     }
-    // conda (issue 7): the channels fetched into the state directory, after the projects.
+    // conda: the channels fetched into the state directory, after the projects.
     if let Some(state_dir) = state.path().parent() {
         crate::conda::add_to_snapshot(&mut writer, state_dir)?;
     }

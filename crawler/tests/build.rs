@@ -1,4 +1,4 @@
-//! Sandboxed sdist metadata builds (issue 8): real sdists recorded from PyPI
+//! Sandboxed sdist metadata builds: real sdists recorded from PyPI
 //! (`tests/data/build/`, recorded by `scripts/record-build-sdists.sh`) and synthetic sdists that
 //! misbehave on purpose, built in the real bubblewrap sandbox with the recorded setuptools wheel
 //! as the only build requirement source (no network).

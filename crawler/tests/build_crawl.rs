@@ -1,4 +1,4 @@
-//! `crawl --build-sdists` end to end (issue 8): the fake index serves a real recorded sdist that
+//! `crawl --build-sdists` end to end: the fake index serves a real recorded sdist that
 //! only a build can tell about, and the recorded setuptools/wheel wheels its build needs (pip
 //! fetches them from the same index); the crawl stores the built record and its method.
 //! Needs `bwrap`: without it the test FAILS, telling to run `scripts/install-sandbox.sh`.

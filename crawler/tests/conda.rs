@@ -1,4 +1,4 @@
-//! Conda channels end to end: the real intel/free repodata of `shared/data/conda/` served by a
+//! Conda channels end to end: the real intel/free repodata of `tests/data/conda/` served by a
 //! local HTTP server (anaconda.org is not reachable here), crawled with `--conda` (ETag, zstd),
 //! published into a snapshot, read back; and every match spec of that data parsed.
 
@@ -19,17 +19,11 @@ const TARGETS: [&str; 4] = [
     "intel/osx-64",
 ];
 
-fn shared_conda() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/conda");
-    assert!(
-        dir.join("intel/linux-64.repodata.json").is_file(),
-        "the shared conda repodata is missing: expected {} (CI lays `shared/` beside the clone)",
-        dir.display()
-    );
-    dir
+fn conda_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/conda")
 }
 
-/// A channel server: `/CH/SUB/repodata.json` from `shared/data/conda/CH/SUB.repodata.json`,
+/// A channel server: `/CH/SUB/repodata.json` from `tests/data/conda/CH/SUB.repodata.json`,
 /// `/free/noarch/repodata.json.zst` compressed (the other channels offer no `.zst`: 404),
 /// strong ETags and `If-None-Match` → 304. Records (path, status) of every request.
 struct ChannelServer {
@@ -39,12 +33,12 @@ struct ChannelServer {
 
 impl ChannelServer {
     fn start() -> Self {
-        let data = shared_conda();
+        let data = conda_data();
         let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         for target in TARGETS {
             let (channel, subdir) = target.split_once('/').expect("CH/SUB");
             let json = std::fs::read(data.join(channel).join(format!("{subdir}.repodata.json")))
-                .expect("shared repodata readable");
+                .expect("repodata readable");
             if channel == "free" {
                 files.insert(
                     format!("/{target}/repodata.json.zst"),
@@ -141,7 +135,7 @@ fn crawler(args: &[&str]) -> String {
 
 /// Records per (channel/subdir) in the raw JSON, counted independently of the crawler.
 fn raw_counts() -> BTreeMap<String, (usize, usize)> {
-    let data = shared_conda();
+    let data = conda_data();
     TARGETS
         .iter()
         .map(|target| {
@@ -211,7 +205,7 @@ fn conda_channels_crawl_with_etags_and_publish_into_the_snapshot() {
     let stored = state.join("conda/free/noarch/repodata.json");
     assert_eq!(
         std::fs::read(&stored).expect("stored decompressed"),
-        std::fs::read(shared_conda().join("free/noarch.repodata.json")).expect("shared")
+        std::fs::read(conda_data().join("free/noarch.repodata.json")).expect("repodata")
     );
 
     // Again: every channel answers 304 to the stored ETag; nothing is downloaded.
@@ -348,7 +342,7 @@ fn a_channel_that_is_not_there_fails_the_crawl_with_its_name() {
 #[test]
 fn every_match_spec_of_the_real_repodata_parses_or_is_reported() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let data = shared_conda();
+    let data = conda_data();
     for target in TARGETS {
         let (channel, subdir) = target.split_once('/').expect("CH/SUB");
         let into = dir.path().join("conda").join(channel).join(subdir);

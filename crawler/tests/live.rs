@@ -43,7 +43,7 @@ fn live_crawl_of_a_few_real_projects_publishes_a_snapshot() {
         if !output.status.success() {
             return Err(String::from_utf8_lossy(&output.stderr).into_owned());
         }
-        // Closed again before publish-db: an open state is locked (issue 9).
+        // Closed again before publish-db: an open state is locked.
         let failed = State::open(&state_dir)
             .map_err(|err| err.to_string())?
             .projects_with_status("failed")

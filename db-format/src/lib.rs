@@ -20,6 +20,8 @@
 //! version and marker semantics match uv exactly; `crc32fast` for checksums (all single-byte
 //! errors detected, fast enough to verify a full snapshot in one pass); `memmap2` for reading.
 
+pub mod atomic;
+pub mod blob;
 mod codec;
 mod error;
 mod model;

@@ -118,10 +118,10 @@ struct ResolveArgs {
     /// it then says so).
     #[arg(long, default_value_t = DEFAULT_MAX_STEPS)]
     max_steps: u64,
-    /// conda providers (issue 7): also take conda records that carry only an md5 (no sha256).
+    /// conda providers: also take conda records that carry only an md5 (no sha256).
     #[arg(long)]
     conda_allow_md5: bool,
-    /// conda providers (issue 7): the target's CUDA driver version (`__cuda`), if it has one.
+    /// conda providers: the target's CUDA driver version (`__cuda`), if it has one.
     #[arg(long, value_name = "VERSION")]
     cuda: Option<String>,
 }
@@ -264,7 +264,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             format,
             output,
         } => {
-            // conda (issue 7): `conda/CHANNEL` providers resolve and render through crate::conda.
+            // conda: `conda/CHANNEL` providers resolve and render through crate::conda.
             if let Some(text) = conda_gen(&resolve, format)? {
                 return emit(output.as_deref(), &text);
             }
@@ -316,7 +316,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-// ---- conda providers (issue 7) -------------------------------------------------------------
+// ---- conda providers -------------------------------------------------------------
 
 /// The `conda/CHANNEL` items of `--providers`, and the providers text left for PyPI.
 fn conda_providers(

@@ -20,12 +20,12 @@
 //! derivation trees give explainable conflicts), Astral's `uv-*` crates through `db-format` for
 //! PEP 440/508 and wheel tags (so our semantics are uv's), `clap` for the CLI, `toml`/`serde_json`
 //! for pylock.toml, pyproject.toml and `--nixpkgs-json`, `sha2` to verify pinned snapshots.
-//! [`conda`] (issue 7: `conda/CHANNEL` providers) uses `rattler_conda_types` for conda versions and
+//! [`conda`] (`conda/CHANNEL` providers) uses `rattler_conda_types` for conda versions and
 //! match specs, the implementation pixi and rattler-build rely on, rather than re-implementing
 //! conda's version ordering; it compiles with rustc 1.95 in about two minutes on one core.
 
 pub mod cli;
-/// Conda channels (issue 7): resolving conda match specs against a snapshot's conda records.
+/// Conda channels: resolving conda match specs against a snapshot's conda records.
 pub mod conda;
 pub mod db;
 pub mod input;

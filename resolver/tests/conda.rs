@@ -1,4 +1,4 @@
-//! The conda provider on the real intel/free repodata of `shared/data/conda/` (2023-08-28),
+//! The conda provider on the real intel/free repodata of `tests/data/conda/` (2023-08-28),
 //! put into a version-2 snapshot as `publish-db` does.
 
 mod conda_common;

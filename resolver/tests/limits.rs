@@ -1,4 +1,4 @@
-//! Inputs designed to blow up the resolver (issue 9): thousands of requirements, dependency
+//! Inputs designed to blow up the resolver: thousands of requirements, dependency
 //! chains 10,000 levels deep (resolved, rendered and failing), and conflicts too wide to search.
 //! Each must finish or stop with a clear message, never overflow the stack. Bounds on work are
 //! asserted (steps, message sizes), never times: `scripts/bench-resolve.sh --limits` times them

@@ -1,4 +1,4 @@
-//! uv's resolver scenarios (packse, `../shared/data/resolver-scenarios`), every one run through
+//! uv's resolver scenarios (packse, `tests/data/resolver-scenarios`, MIT), every one run through
 //! the same library entry point as `mach-nix gen`: the universe becomes a real snapshot, the
 //! root requirements a requirements file, the environment a target; the result is compared with
 //! `[expected]`. Prints `N passed, M failed, K skipped` with a reason for every skip, and fails
@@ -226,7 +226,7 @@ fn scenario_files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn resolver_scenarios() {
-    let dir = common::shared_dir().join("data/resolver-scenarios");
+    let dir = common::test_data_dir().join("resolver-scenarios");
     let files = scenario_files(&dir);
     assert_eq!(
         files.len(),

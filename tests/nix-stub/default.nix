@@ -240,7 +240,7 @@ let
     };
     python3 = self.python311;
     autoPatchelfHook = marker "auto-patchelf-hook";
-    # For conda packages (issue 7): nixpkgs' `stdenv.mkDerivation`, evaluated but not built (the
+    # For conda packages: nixpkgs' `stdenv.mkDerivation`, evaluated but not built (the
     # stub has no toolchain and no patchelf): a derivation that fails when built, carrying the
     # arguments it was given (`mkDerivationArguments`); the unpacking tools are markers.
     stdenv = stdenv // {

@@ -1,4 +1,4 @@
-//! Sandboxed sdist metadata builds (issue 8): the fallback used only when static extraction
+//! Sandboxed sdist metadata builds: the fallback used only when static extraction
 //! ([`crate::extract::sdist`]) answers "needs a build".
 //!
 //! A build runs the sdist's own code, so it runs confined:

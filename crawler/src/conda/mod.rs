@@ -1,4 +1,4 @@
-//! Conda channels (issue 7): `crawl --conda CHANNEL/SUBDIR` fetches a channel's `repodata.json`
+//! Conda channels: `crawl --conda CHANNEL/SUBDIR` fetches a channel's `repodata.json`
 //! into the crawl state, and `publish-db` adds its package records to the snapshot.
 //!
 //! The crawl state keeps each fetched repodata as a file, `STATE/conda/<channel>/<subdir>/

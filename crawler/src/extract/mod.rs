@@ -21,7 +21,7 @@ use db_format::{DependencyRecord, MetadataSource};
 
 /// The version of the extraction rules. Bump it when a change could turn an "unknown" into a
 /// known record: the next crawl reads such files again (known records are kept).
-/// 2: sdists that need a build are built in the sandbox when `--build-sdists` is on (issue 8).
+/// 2: sdists that need a build are built in the sandbox when `--build-sdists` is on.
 pub const EXTRACTOR_VERSION: u32 = 2;
 
 /// Why an archive or a metadata file could not be read.
@@ -84,7 +84,7 @@ pub enum Method {
     Sdist,
     /// The whole sdist, read statically, which says only a build could tell (builds were off).
     SdistNeedsBuild,
-    /// The sdist's metadata build in the sandbox (issue 8), successful.
+    /// The sdist's metadata build in the sandbox, successful.
     Build,
     /// The sdist's metadata build failed; the record's detail holds the normalized error.
     BuildFailed,

@@ -167,7 +167,7 @@ async fn wheel_outcome_inner(
 const DOWNLOAD_ATTEMPTS: u32 = 4;
 
 /// Download a file and check its sha256 against the index, downloading again when it differs
-/// (issue 9: a body corrupted on the way must not become the file's record). The inner `Err`
+/// (a body corrupted on the way must not become the file's record). The inner `Err`
 /// is the file's `failed` outcome: a status other than 200, or a mismatch every time.
 async fn verified_download(
     client: &Client,
@@ -400,7 +400,7 @@ pub async fn sdist_outcome(
         .await
         .map_err(|err| Error::Internal(format!("sdist reader task failed: {err}")))?;
     Ok(match outcome {
-        // issue 8: the seam where the sandboxed build takes over.
+        // the seam where the sandboxed build takes over.
         Ok(SdistMetadata::NeedsBuild(hint)) => match builder {
             Some(builder) => {
                 let record = builder.build(file.filename.clone(), body, hint).await;

@@ -82,7 +82,7 @@ struct Shared {
     xmlrpc_enabled: bool,
     /// Random faults: (state of a xorshift generator, one in N requests).
     chaos: Option<(u64, u64)>,
-    /// The faults chaos picks from (issue 9); empty: 500, 429, truncated body, 503.
+    /// The faults chaos picks from; empty: 500, 429, truncated body, 503.
     chaos_faults: Vec<Fault>,
     /// Every fault injected so far, scripted or random, with the request path.
     injected: Vec<(String, Fault)>,
@@ -143,7 +143,7 @@ impl FakePypi {
         self.shared.lock().expect("lock").chaos = Some((seed | 1, one_in));
     }
 
-    /// Chaos picking from the given faults (issue 9's fault run: timeouts, corrupted bodies).
+    /// Chaos picking from the given faults (the fault run: timeouts, corrupted bodies).
     pub fn chaos_with(&self, seed: u64, one_in: u64, faults: Vec<Fault>) {
         let mut shared = self.shared.lock().expect("lock");
         shared.chaos = Some((seed | 1, one_in));

@@ -1,4 +1,4 @@
-//! The conda provider (issue 7): resolve conda match specs against the conda records of a
+//! The conda provider: resolve conda match specs against the conda records of a
 //! snapshot (format version 2), for one target.
 //!
 //! - **Channels**: a provider `conda/CHANNEL` selects one channel; a bare `conda` means

@@ -1,5 +1,5 @@
 //! Shared by the integration tests: package universes written as real snapshots with
-//! `db_format::Writer`, and the path to `../shared`.
+//! `db_format::Writer`, and the path to the repository's test data (`tests/data`).
 
 #![allow(dead_code)] // Each test target uses a different part of this module.
 
@@ -17,15 +17,9 @@ use resolver::resolution::SnapshotPin;
 use resolver::solve::{DEFAULT_MAX_STEPS, ResolveOptions};
 use resolver::target::{System, TargetEnv};
 
-/// `../shared` beside the project; a clear failure when it is absent.
-pub fn shared_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared");
-    assert!(
-        dir.join("data/resolver-scenarios").is_dir(),
-        "{} is missing: these tests need the shared data laid beside the project (see shared/README.md)",
-        dir.display()
-    );
-    dir
+/// The repository's test data (`tests/data`): uv's resolver scenarios and real conda repodata.
+pub fn test_data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data")
 }
 
 /// One version of a package in a universe.

@@ -1,4 +1,4 @@
-//! The shared conda repodata (intel linux-64/noarch/osx-64, free noarch) as a version-2
+//! The real conda repodata of `tests/data/conda` (intel linux-64/noarch/osx-64, free noarch) as a version-2
 //! snapshot, for the conda tests.
 #![allow(dead_code)]
 
@@ -6,20 +6,14 @@ use std::path::{Path, PathBuf};
 
 use db_format::{CondaRecord, Project, Snapshot, SnapshotMeta, Writer};
 
-pub fn shared_conda() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/conda");
-    assert!(
-        dir.join("intel/linux-64.repodata.json").is_file(),
-        "the shared conda repodata is missing: expected {} (CI lays `shared/` beside the clone)",
-        dir.display()
-    );
-    dir
+pub fn conda_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/conda")
 }
 
-/// The records of one shared repodata file (only the fields the resolver reads are checked for
+/// The records of one repodata file (only the fields the resolver reads are checked for
 /// shape here; the crawler's reader is tested in `crawler/tests/conda.rs`).
 pub fn records(channel: &str, subdir: &str) -> Vec<CondaRecord> {
-    let path = shared_conda()
+    let path = conda_data()
         .join(channel)
         .join(format!("{subdir}.repodata.json"));
     let json: serde_json::Value =
@@ -86,7 +80,7 @@ pub fn snapshot() -> Snapshot {
     snapshot_with(&[])
 }
 
-/// The shared conda records and `projects` (PyPI, in name order) in one snapshot.
+/// The conda records and `projects` (PyPI, in name order) in one snapshot.
 pub fn snapshot_with(projects: &[Project]) -> Snapshot {
     let mut all: Vec<CondaRecord> = [
         ("free", "noarch"),
