@@ -28,7 +28,8 @@ from pip._vendor.packaging.requirements import Requirement
 from pip._vendor.packaging.utils import canonicalize_name, parse_wheel_filename
 
 # (name, version, record the sdist too). The requests closure, a numpy/pandas closure with
-# manylinux wheels, and two build backends so sdist builds have a real build system.
+# manylinux wheels, and the build backends (setuptools, flit-core, hatchling) with their own
+# closures, so a resolution taking every package from its sdist builds with a real build system.
 PINS = [
     ("requests", "2.32.3", True),
     ("certifi", "2024.8.30", True),
@@ -43,6 +44,14 @@ PINS = [
     ("tzdata", "2024.2", True),
     ("setuptools", "75.6.0", True),
     ("flit-core", "3.10.1", True),
+    ("hatchling", "1.26.3", True),
+    ("hatch-vcs", "0.4.0", True),
+    ("packaging", "24.2", True),
+    ("pathspec", "0.12.1", True),
+    ("pluggy", "1.5.0", True),
+    ("trove-classifiers", "2024.10.21.16", True),
+    ("setuptools-scm", "8.1.0", True),
+    ("calver", "2022.6.26", True),
 ]
 
 TARGET_ENV = {

@@ -191,6 +191,35 @@ fn nix_build_sdists_with_their_build_systems() {
     assert_eq!(import_all(&environment), ["idna", "six"]);
 }
 
+/// nixpkgs.json with the stub's C-extension package and requests, whose nixpkgs definitions carry
+/// patches and phases that fit only nixpkgs' own source (`tests/nix-stub/default.nix`).
+fn nixpkgs_with_source_specific_definitions() -> String {
+    r#"pythonPackagesJson = builtins.toFile "nixpkgs.json" (builtins.toJSON [
+      { attribute = "charset-normalizer"; pname = "charset-normalizer"; version = "3.3.2"; }
+      { attribute = "requests"; pname = "requests"; version = "2.31.0"; }
+    ]);"#
+        .to_string()
+}
+
+#[test]
+fn nix_build_every_package_from_its_sdist_with_setuptools_flit_core_and_hatchling() {
+    // `_default=sdist,wheel` over the requests closure: every package and every build system
+    // (setuptools, flit-core, hatchling with hatch-vcs and setuptools-scm, and what they need)
+    // from its sdist, against a nixpkgs whose definitions of the backends, charset-normalizer and
+    // requests carry patches and phases for their own sources, with only the declared build
+    // inputs on the build path. Each package's build-time check imports its modules.
+    let resolution = resolution(&["requests"], |_| Source::Sdist);
+    let names: Vec<&str> = resolution.packages.iter().map(|p| p.name.as_str()).collect();
+    for backend in ["setuptools", "flit-core", "hatchling"] {
+        assert!(names.contains(&backend), "{backend} not in {names:?}");
+    }
+    let environment = build_environment(
+        &resolution,
+        &format!("strictBuildPath = true; {}", nixpkgs_with_source_specific_definitions()),
+    );
+    assert_eq!(import_all(&environment), REQUESTS_MODULES);
+}
+
 #[test]
 fn nix_build_nixpkgs_override_applies_nixpkgs_patch_to_the_resolved_sdist() {
     // The stub's nixpkgs has requests 2.31.0 with a patch adding `requests.nixpkgs_patch_applied`;

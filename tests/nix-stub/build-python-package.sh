@@ -1,6 +1,9 @@
 # Builder of the stub's buildPythonPackage (run by /bin/sh with an empty environment PATH).
-# Installs a wheel, or builds an sdist (after applying `patches`) with the build system on
-# PYTHONPATH, into $out/$sitePackages with the host's pip. No network: --no-index.
+# Installs a wheel, or builds an sdist with the build path on PYTHONPATH, into $out/$sitePackages
+# with the host's pip (no network: --no-index). As nixpkgs' stdenv, it runs the phases' hooks in
+# one shell, in nixpkgs' order: postUnpack, sourceRoot (else the one unpacked directory),
+# prePatch, patches (with patchFlags, default -p1), postPatch, preConfigure, preBuild, the build
+# of the current directory, postFixup. A `cd` in one of them moves what is built.
 set -eu
 PATH=/usr/bin:/bin
 export HOME="$TMPDIR" PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignore
@@ -23,21 +26,33 @@ wheel)
 source)
     mkdir "$work/unpacked"
     tar -xf "$work/$file" -C "$work/unpacked"
-    set -- "$work"/unpacked/*
-    if [ "$#" -ne 1 ] || [ ! -d "$1" ]; then
-        echo "stub buildPythonPackage: $file does not unpack to one directory" >&2
-        exit 1
+    cd "$work/unpacked"
+    eval "${postUnpack:-}"
+    if [ -n "${sourceRoot:-}" ]; then
+        cd "$sourceRoot"
+    else
+        set -- "$work"/unpacked/*
+        if [ "$#" -ne 1 ] || [ ! -d "$1" ]; then
+            echo "stub buildPythonPackage: $file does not unpack to one directory" >&2
+            exit 1
+        fi
+        cd "$1"
     fi
-    source_dir="$1"
+    eval "${prePatch:-}"
     for patch_file in $patches; do
         echo "applying $patch_file"
-        patch -d "$source_dir" -p1 <"$patch_file"
+        # shellcheck disable=SC2086 # patchFlags is a list of flags
+        patch ${patchFlags:--p1} <"$patch_file"
     done
+    eval "${postPatch:-}"
+    eval "${preConfigure:-}"
+    eval "${preBuild:-}"
     PYTHONPATH="$buildPythonPath" "$hostPython" -m pip install --no-deps --no-index \
-        --no-build-isolation --target "$out/$sitePackages" "$source_dir"
+        --no-build-isolation --target "$out/$sitePackages" .
     ;;
 *)
     echo "stub buildPythonPackage: unknown kind $kind" >&2
     exit 1
     ;;
 esac
+eval "${postFixup:-}"

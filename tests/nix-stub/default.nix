@@ -3,12 +3,17 @@
 # build here, where nixpkgs cannot be downloaded.
 #
 # What is real: `fetchurl` is a fixed-output fetch (Nix's builtin fetcher, verified against the
-# sha256), `buildPythonPackage` installs the fetched wheel (or builds the fetched sdist with its
-# build system on PYTHONPATH, applying `patches`) with the host's CPython and pip, and
+# sha256), `buildPythonPackage` installs the fetched wheel (or builds the fetched sdist) with the
+# host's CPython and pip, running nixpkgs' phases in nixpkgs' order (`postUnpack`, `sourceRoot`,
+# `prePatch`, `patches` with `patchFlags`, `postPatch`, `preConfigure`, `preBuild`, the build
+# in the current directory, `postFixup`) in one shell, so a `cd` in a phase moves the build; its
+# build path (PYTHONPATH) is, as in nixpkgs, the run-time closure of `build-system` and of the
+# package's own dependencies, or with `strictBuildPath = true` of `build-system` only.
 # `python.withPackages` makes a virtual environment of the closure of `dependencies` /
-# `propagatedBuildInputs`. What is not: autoPatchelfHook, the manylinux libraries and every
-# nixpkgs package are empty marker derivations (the host's glibc serves the wheels), and tests
-# are never run (`doCheck` is only recorded).
+# `propagatedBuildInputs`. `packaging` is real (the PyPI wheel). What is not: autoPatchelfHook,
+# the manylinux libraries and the other nixpkgs packages are empty marker derivations or
+# definitions with unfetchable sources of their own (the host's glibc serves the wheels), and
+# tests are never run (`doCheck` is only recorded).
 #
 # Use it as <nixpkgs>: `nix-build out.nix -I nixpkgs=tests/nix-stub`, or import it:
 # `import ./tests/nix-stub { pythonPackagesJson = ./fixture.json; }`.
@@ -21,11 +26,14 @@
   # "nixpkgs" has. Each is a source package with an (unfetchable) source of its own.
   pythonPackagesJson ? null,
   # Per-attribute extra arguments of those packages, `{ foo = ps: { patches = [ … ]; }; }`,
-  # on top of the stub's own (see `nixpkgsExtra` below).
+  # merged over the stub's own (see `nixpkgsExtra` below).
   pythonPackagesExtra ? { },
   # nixpkgs overlays (`self: super: { … }`) applied to the top-level set, as nixpkgs' own
   # `overlays` argument; `appendOverlays` adds more.
   overlays ? [ ],
+  # Put only the run-time closure of `build-system` on an sdist's build path, not (as nixpkgs
+  # does) also the package's own dependencies: a build that works here does not rely on them.
+  strictBuildPath ? false,
   ...
 }@arguments:
 
@@ -68,8 +76,9 @@ let
     '' ];
   };
 
-  # How the stub's nixpkgs writes some packages: like nixpkgs, with native inputs, a C library
-  # among the propagated inputs, and a patch (which adds a module, so a build shows it applied).
+  # How the stub's nixpkgs writes some packages (written for the tests, in nixpkgs' style, not
+  # copied from it): native inputs, C libraries among the propagated inputs, patches (which add a
+  # module, so a build shows them applied) and phases that fit only nixpkgs' own source of them.
   nixpkgsExtra = {
     requests = ps: {
       nativeBuildInputs = [ (marker "pkg-config") ];
@@ -77,7 +86,28 @@ let
       propagatedBuildInputs = [ ps.certifi ps.idna (marker "libffi") ];
       patches = [ ./patches/requests-nixpkgs.patch ];
     };
-  } // pythonPackagesExtra;
+    # A package with an optional C extension, from a GitHub checkout (unpacked as `source`).
+    charset-normalizer = ps: {
+      nativeBuildInputs = [ (marker "mypy-native") ];
+      buildInputs = [ (marker "libcharset") ];
+      propagatedBuildInputs = [ (marker "libiconv") ];
+      patches = [ ./patches/charset-normalizer-nixpkgs.patch ];
+      patchFlags = [ "-p1" "--forward" ];
+      postUnpack = "test -d source/.git";
+      sourceRoot = "source";
+      prePatch = "test -f pyproject.toml";
+      postPatch = "echo 'nixpkgs checkout' >NIXPKGS";
+      preConfigure = "export CHARSET_NORMALIZER_USE_MYPYC=0";
+      preBuild = "cd src/charset_normalizer/..";
+    };
+  };
+
+  # An unfetchable source standing for nixpkgs' own source of a package (a GitHub checkout, a
+  # file of another version).
+  nixpkgsSource = name: fetchurl {
+    url = "https://nixpkgs.invalid/${name}.tar.gz";
+    sha256 = builtins.hashString "sha256" name;
+  };
 
   fetchurl = { url, sha256, name ? baseNameOf url }:
     import <nix/fetchurl.nix> { inherit url sha256 name; };
@@ -106,7 +136,9 @@ let
         if disabled then throw "${pname}-${version} not supported for interpreter ${attribute}" else
         let
           kind = if format == "wheel" then "wheel" else "source";
-          drv = derivation {
+          # As in nixpkgs, every other argument (phases, flags, `postFixup`, …) is an
+          # environment variable of the build.
+          drv = derivation (removeAttrs args [ "passthru" "meta" "dependencies" ] // {
             name = "python${pythonVersion}-${pname}-${version}";
             system = builtins.currentSystem;
             builder = "/bin/sh";
@@ -116,11 +148,15 @@ let
             # is an infinite recursion, a changed dependency a different derivation.
             propagatedBuildInputs = dependencies ++ propagatedBuildInputs;
             build-system = build-system;
-            # The build system and its run-time closure, importable during an sdist build.
+            # Importable during an sdist build: the build system and its run-time closure, and
+            # (as nixpkgs puts propagated inputs on the build path) the package's own
+            # dependencies, unless `strictBuildPath`.
             buildPythonPath = builtins.concatStringsSep ":"
-              (map (package: "${package}/${sitePackages}") (closure build-system));
+              (map (package: "${package}/${sitePackages}") (closure (build-system
+                ++ (if strictBuildPath then [ ]
+                    else builtins.filter (input: input ? pythonModule) (dependencies ++ propagatedBuildInputs)))));
             doCheck = if doCheck then "1" else "";
-          };
+          });
         in
         drv // passthru // {
           inherit pname version src format pyproject dependencies propagatedBuildInputs
@@ -142,26 +178,56 @@ let
           entries = if pythonPackagesJson == null then [ ]
             else builtins.fromJSON (builtins.readFile pythonPackagesJson);
           nixpkgsPackage = entry:
-            let extra = nixpkgsExtra.${entry.attribute} or (ps: { });
+            let
+              own = nixpkgsExtra.${entry.attribute} or (ps: { });
+              given = pythonPackagesExtra.${entry.attribute} or (ps: { });
+              extra = ps: own ps // given ps;
             in self.buildPythonPackage ({
               inherit (entry) pname version;
-              src = fetchurl {
-                url = "https://nixpkgs.invalid/${entry.pname}-${entry.version}.tar.gz";
-                sha256 = builtins.hashString "sha256" "${entry.pname}-${entry.version}";
-              };
+              src = nixpkgsSource "${entry.pname}-${entry.version}";
               pyproject = true;
             } // extra self);
         in
         {
           inherit buildPythonPackage buildPythonApplication;
+          # nixpkgs' build backends, each bootstrapped from its own source with what fits only
+          # that source: setuptools from GitHub with a patch of its setup.cfg there, flit-core
+          # from the flit repository (the backend is its subdirectory), hatchling from the hatch
+          # repository (the backend is `backend/`).
           setuptools = self.buildPythonPackage {
             pname = "setuptools";
-            version = "0-stub";
-            src = fetchurl {
-              url = "https://nixpkgs.invalid/setuptools.tar.gz";
-              sha256 = builtins.hashString "sha256" "setuptools";
-            };
+            version = "75.1.0";
+            src = nixpkgsSource "setuptools-github";
             pyproject = true;
+            patches = [ ./patches/setuptools-tag-date.patch ];
+          };
+          flit-core = self.buildPythonPackage {
+            pname = "flit-core";
+            version = "3.9.0";
+            src = nixpkgsSource "flit-github";
+            pyproject = true;
+            postPatch = "cd flit_core";
+          };
+          hatchling = self.buildPythonPackage {
+            pname = "hatchling";
+            version = "1.25.0";
+            src = nixpkgsSource "hatch-github";
+            pyproject = true;
+            build-system = [ ];
+            dependencies = [ self.packaging ];
+            preBuild = "cd backend";
+          };
+          # Real: the PyPI wheel, as the build-time checks of mach-nix's output read
+          # requirements with nixpkgs' packaging.
+          packaging = self.buildPythonPackage {
+            pname = "packaging";
+            version = "24.2";
+            format = "wheel";
+            src = fetchurl {
+              url = "https://files.pythonhosted.org/packages/88/ef/eb23f262cca3c0c4eb7ab1933c3b1f03d021f2c48f54763065b6f0e321be/packaging-24.2-py3-none-any.whl";
+              sha256 = "09abb1bccd265c01f4a3aa3f7a7db064b36514d2cba19a2f694fe6150451a759";
+            };
+            doCheck = false;
           };
         } // builtins.listToAttrs (map (entry: {
           name = entry.attribute;
@@ -173,6 +239,8 @@ let
           pkgs = lib.fix (lib.extends packageOverrides basePackages);
           interpreter = {
             inherit pythonVersion sitePackages pkgs hostPython;
+            # nixpkgs: the interpreter's executable, an absolute path.
+            interpreter = hostPython;
             executable = "python${pythonVersion}";
             override = arguments: makePython ({ inherit packageOverrides; } // arguments);
             withPackages = select:

@@ -91,76 +91,41 @@ import ./default.nix { inherit pkgs; shell = true; }
 const SHELL_DEFAULT_GEN: &str = "false";
 const SHELL_DEFAULT_ENV: &str = "pkgs.lib.inNixShell";
 
-/// The helpers every generated file carries, inside `overrides = pySelf: pySuper: let … in`.
-/// Documented in `nix/README.md` ("How packages are built").
-const PACKAGE_HELPERS: &str = r#"      # A wheel from PyPI, installed as it is. Manylinux wheels get autoPatchelf and the
-      # manylinux libraries so their shared objects find libc, libstdc++, zlib, ….
-      mkWheel = { pname, version, src, dependencies, manylinux ? null }:
-        pySelf.buildPythonPackage {
-          inherit pname version src dependencies;
-          format = "wheel";
-          nativeBuildInputs = if manylinux == null then [ ] else [ pkgs.autoPatchelfHook ];
-          buildInputs = if manylinux == null then [ ] else pkgs.pythonManylinuxPackages.${manylinux};
-          doCheck = tests;
-          passthru.provider = "wheel";
-        };
+/// The helpers every generated file carries, inside `overrides = pySelf: pySuper: let … in`
+/// (after `buildBackends` and `checkScript`, which the generator writes). Documented in
+/// `nix/README.md` ("How packages are built", "Checks at build time").
+const PACKAGE_HELPERS: &str = include_str!("helpers.nix");
 
-      # nixpkgs' own definition of a package, if this nixpkgs has one (removed packages are
-      # aliases that throw: those count as absent).
-      fromNixpkgs = attribute:
-        let found = builtins.tryEval (pySuper.${attribute} or null);
-        in if found.success && found.value != null && found.value ? overridePythonAttrs then found.value else null;
+/// The Python program of the build-time check (`checkScript` in the generated file).
+const CHECK_SCRIPT: &str = include_str!("check.py");
 
-      # The Python dependencies of a package are exactly the resolved ones: nixpkgs' own Python
-      # inputs are replaced, its other propagated inputs (C libraries, tools) kept.
-      nonPython = inputs: builtins.filter (input: !(input ? pythonModule)) inputs;
-
-      # An sdist from PyPI, built with its resolved build system. When nixpkgs has the package, its
-      # definition is overridden (keeping nixpkgs' native inputs, patches and phases) with this
-      # version and source; otherwise it is built from scratch.
-      mkSdist = { pname, version, src, dependencies, buildSystem }:
-        let
-          nixpkgsDefinition = fromNixpkgs pname;
-          attrs = {
-            inherit version src dependencies;
-            build-system = buildSystem;
-            pyproject = true;
-            doCheck = tests;
-          };
-        in
-        if nixpkgsDefinition == null then
-          pySelf.buildPythonPackage (attrs // { inherit pname; passthru.provider = "sdist"; })
-        else
-          nixpkgsDefinition.overridePythonAttrs (old: attrs // {
-            format = null;
-            disabled = false;
-            propagatedBuildInputs = nonPython (old.propagatedBuildInputs or [ ]);
-            passthru = (old.passthru or { }) // { provider = "sdist"; };
-          });
-
-      # nixpkgs' package with nixpkgs' own source, its Python dependencies set to the resolved ones.
-      mkNixpkgs = { attribute, version, dependencies }:
-        let
-          definition = fromNixpkgs attribute;
-          checked =
-            if definition == null then
-              throw "mach-nix: the resolution uses python.pkgs.${attribute} from nixpkgs, but this nixpkgs has no such package; regenerate with this nixpkgs' --nixpkgs-json"
-            else
-              lib.warnIf (definition.version != version)
-                "mach-nix: python.pkgs.${attribute} is ${definition.version} in this nixpkgs, the resolution expected ${version}"
-                definition;
-        in
-        checked.overridePythonAttrs (old: {
-          inherit dependencies;
-          propagatedBuildInputs = nonPython (old.propagatedBuildInputs or [ ]);
-          doCheck = tests;
-          passthru = (old.passthru or { }) // { provider = "nixpkgs"; };
-        });
-
-      # Build-system packages that must come from nixpkgs because taking the resolved one would
-      # close a dependency cycle (see machNix.brokenEdges).
-      bootstrap = names: map (name: pySuper.${name}) (builtins.filter (name: pySuper ? ${name}) names);
-"#;
+/// nixpkgs' build backends and the packages they bootstrap from (normalized names). An sdist of
+/// one of them is built from that sdist alone, never as an override of nixpkgs' definition (whose
+/// patches and bootstrap builders are written for nixpkgs' own source), and builds itself from its
+/// own tree, so its run-time dependencies are part of its build system.
+const BUILD_BACKENDS: [&str; 21] = [
+    "build",
+    "calver",
+    "flit-core",
+    "flit-scm",
+    "hatch-fancy-pypi-readme",
+    "hatch-vcs",
+    "hatchling",
+    "installer",
+    "packaging",
+    "pathspec",
+    "pdm-backend",
+    "pip",
+    "pluggy",
+    "poetry-core",
+    "pyproject-hooks",
+    "scikit-build-core",
+    "setuptools",
+    "setuptools-scm",
+    "tomli",
+    "trove-classifiers",
+    "wheel",
+];
 
 /// A dependency edge left out of the Nix graph to break a cycle.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -195,8 +160,7 @@ fn render_with_shell_default(
         "{{ pkgs ? import <nixpkgs> {{ }}\n, python ? pkgs.{python_attribute}\n, tests ? false\n, shell ? {shell_default}\n}}:\n\nlet\n  inherit (pkgs) lib fetchurl;\n\n"
     ));
     write_mach_nix_attrs(&mut out, resolution, &broken);
-    out.push_str("\n  # The Python package set overlay: one attribute per resolved package.\n");
-    out.push_str("  overrides = pySelf: pySuper:\n    let\n");
+    write_overlay_start(&mut out, &resolution.target.python, &python_attribute);
     out.push_str(PACKAGE_HELPERS);
     out.push_str("    in\n    {\n");
     for package in packages.values() {
@@ -209,6 +173,50 @@ fn render_with_shell_default(
          (if shell then environment.env else environment)\n\x20 // { inherit overrides machNix; python = pythonWithOverrides; }\n",
     );
     Ok(out)
+}
+
+/// The start of the `overrides` overlay: the interpreter check (the resolution holds only for its
+/// Python version), then `buildBackends` and `checkScript`, which the helpers use.
+fn write_overlay_start(out: &mut String, target_python: &str, python_attribute: &str) {
+    // `python_attribute` validated the version: it has a major and a minor part.
+    let minor = target_python
+        .split('.')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(".");
+    out.push_str("\n  # The Python package set overlay: one attribute per resolved package.\n");
+    out.push_str("  overrides = pySelf: pySuper:\n");
+    let message = nix_string(&format!(
+        "mach-nix: this file was resolved for CPython {target_python}, but it is called with python PYTHON (python.pythonVersion): pass python = pkgs.{python_attribute}, or regenerate it with `mach-nix gen -p PYTHON`"
+    ))
+    .replace("PYTHON", "${python.pythonVersion}");
+    let _ = writeln!(
+        out,
+        "    if python.pythonVersion != {} then\n      throw {message}\n    else\n    let",
+        nix_string(&minor),
+    );
+    let _ = writeln!(
+        out,
+        "      buildBackends = {};\n      checkScript = {};\n",
+        nix_string_list(&BUILD_BACKENDS),
+        nix_indented_string(CHECK_SCRIPT, "        ")
+    );
+}
+
+/// A Nix indented string (`'' … ''`) of `text`, each line indented by `indent`, with `''` and
+/// `${` escaped (`'''`, `''${`).
+fn nix_indented_string(text: &str, indent: &str) -> String {
+    let mut out = String::from("''\n");
+    for line in text.lines() {
+        if !line.is_empty() {
+            out.push_str(indent);
+            out.push_str(&line.replace("''", "'''").replace("${", "''${"));
+        }
+        out.push('\n');
+    }
+    out.push_str(&indent[..indent.len().saturating_sub(2)]);
+    out.push_str("''");
+    out
 }
 
 /// Write the `mach-nix env` directory: `default.nix` (the expression), `shell.nix`, the lock
@@ -230,8 +238,12 @@ pub fn write_env(
         ("pylock.toml", lock_toml),
         ("requirements.txt", requirements_text),
     ] {
-        let path = dir.join(name);
-        std::fs::write(&path, contents).map_err(|source| NixError::Io { path, source })?;
+        db_format::atomic::write(&dir.join(name), contents.as_bytes()).map_err(|error| {
+            NixError::Io {
+                path: error.path,
+                source: error.source,
+            }
+        })?;
     }
     Ok(())
 }
@@ -384,7 +396,7 @@ fn write_header(out: &mut String, resolution: &Resolution, broken: &[BrokenEdge]
         if resolution.requested.is_empty() {
             "nothing".to_string()
         } else {
-            resolution.requested.join(", ")
+            requested_with_extras(resolution).join(", ")
         }
     );
     for cycle in &resolution.cycles {
@@ -407,6 +419,27 @@ fn write_header(out: &mut String, resolution: &Resolution, broken: &[BrokenEdge]
     out.push_str(
         "# Build: nix-build FILE; use: import FILE { pkgs = …; python = …; tests = …; shell = …; }.\n",
     );
+}
+
+/// The requested packages with the extras the resolution activated on them (`requests[socks]`).
+fn requested_with_extras(resolution: &Resolution) -> Vec<String> {
+    resolution
+        .requested
+        .iter()
+        .map(|name| {
+            let extras = resolution
+                .packages
+                .iter()
+                .find(|package| &package.name == name)
+                .map(|package| package.extras.as_slice())
+                .unwrap_or_default();
+            if extras.is_empty() {
+                name.clone()
+            } else {
+                format!("{name}[{}]", extras.join(","))
+            }
+        })
+        .collect()
 }
 
 fn write_mach_nix_attrs(out: &mut String, resolution: &Resolution, broken: &[BrokenEdge]) {
@@ -532,31 +565,52 @@ fn write_package(
                     let _ = writeln!(out, "        manylinux = {};", nix_string(manylinux));
                 }
             } else {
-                write_build_system(out, package, &kept(true));
+                write_build_system(out, package, &kept(true), &kept(false));
             }
         }
     }
     let _ = writeln!(out, "        dependencies = {dependencies};");
+    if !package.extras.is_empty() {
+        let _ = writeln!(out, "        extras = {};", nix_string_list(&package.extras));
+    }
     out.push_str("      };\n");
     Ok(())
 }
 
 /// `buildSystem` of an sdist: its resolved build requirements, nixpkgs' packages for the edges
 /// broken to avoid a cycle, and setuptools when the sdist declares nothing at all (PEP 517's
-/// default backend, `setuptools.build_meta:__legacy__`).
-fn write_build_system(out: &mut String, package: &ResolvedPackage, kept: &[&str]) {
+/// default backend, `setuptools.build_meta:__legacy__`). A package that builds itself — a build
+/// backend of [`BUILD_BACKENDS`], or an sdist naming a backend but requiring nothing (the
+/// backend is in its own tree, as hatchling's) — imports its own run-time dependencies while it
+/// builds: those (`runtime`, the kept run-time edges) are part of its build system, explicitly,
+/// rather than left to nixpkgs putting propagated inputs on the build path.
+fn write_build_system(out: &mut String, package: &ResolvedPackage, kept: &[&str], runtime: &[&str]) {
     let bootstrapped: Vec<&str> = package
         .build_dependencies
         .iter()
         .map(String::as_str)
         .filter(|name| !kept.contains(name))
         .collect();
-    let mut build_system =
-        if package.build_dependencies.is_empty() && package.build_backend.is_none() {
-            pkg_list(&["setuptools"])
-        } else {
-            pkg_list(kept)
-        };
+    let declares_nothing = package.build_dependencies.is_empty() && package.build_backend.is_none();
+    let builds_itself = BUILD_BACKENDS.contains(&package.name.as_str())
+        || (package.build_dependencies.is_empty() && package.build_backend.is_some());
+    let mut names: Vec<&str> = if declares_nothing {
+        vec!["setuptools"]
+    } else {
+        kept.to_vec()
+    };
+    if builds_itself {
+        for name in runtime {
+            if !names.contains(name) {
+                names.push(name);
+            }
+        }
+        let _ = writeln!(
+            out,
+            "        # Builds itself from its own tree: its run-time dependencies are build inputs."
+        );
+    }
+    let mut build_system = pkg_list(&names);
     if !bootstrapped.is_empty() {
         let _ = write!(
             build_system,
