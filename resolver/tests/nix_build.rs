@@ -147,20 +147,61 @@ fn nix_build_wrong_url_fails() {
 }
 
 #[test]
-fn nix_build_missing_dependency_edge_fails_import() {
-    // requests without its idna edge: the environment builds, but requests cannot be imported.
+fn nix_build_missing_dependency_edge_fails_the_build_naming_the_requirement() {
+    // requests without its idna edge (idna stays in the package set): nixpkgs runs no
+    // run-time dependency check for wheels, the generated build-time check does.
     let mut resolution = wheels(&["requests"]);
-    for package in &mut resolution.packages {
-        package
-            .dependencies
-            .retain(|dependency| dependency != "idna");
-    }
-    resolution.packages.retain(|package| package.name != "idna");
-    let environment = build_environment(&resolution, "");
-    let output = run_python(&environment, "import requests");
-    assert!(!output.status.success(), "requests imported without idna");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("No module named 'idna'"), "{stderr}");
+    package_mut(&mut resolution, "requests")
+        .dependencies
+        .retain(|dependency| dependency != "idna");
+    let stderr = build_failure(&resolution);
+    assert!(
+        stderr.contains(
+            "mach-nix check of requests: unsatisfied requirements:\n  requests 2.32.3 requires idna <4,>=2.5, but idna is not among its dependencies"
+        ),
+        "{stderr}"
+    );
+}
+
+/// `six` whose module cannot be imported at build time (as one needing a display), with
+/// `machNixImportsCheck` set to `imports_check`: nix-build's output.
+fn build_six_failing_import(imports_check: bool) -> Output {
+    let resolution = wheels(&["six"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_nix(dir.path(), "six.nix", &resolution);
+    let expression = format!(
+        r#"
+        let
+          pkgs = import {stub} {{ }};
+          generated = import {file} {{ inherit pkgs; }};
+          compose = f: g: self: super: let fs = f self super; in fs // g self (super // fs);
+          noDisplay = self: super: {{
+            six = super.six.overridePythonAttrs (old: {{
+              postFixup = "echo 'raise RuntimeError(\"no display\")' >>$out/${{pkgs.python311.sitePackages}}/six.py\n" + old.postFixup;
+              machNixImportsCheck = {imports_check};
+            }});
+          }};
+          python = pkgs.python311.override {{ packageOverrides = compose generated.overrides noDisplay; }};
+        in
+          python.pkgs.six
+        "#,
+        stub = nix_path(&stub_dir()),
+        file = nix_path(&file),
+    );
+    nix_build_output(&expression)
+}
+
+#[test]
+fn nix_build_import_check_fails_the_build_unless_turned_off() {
+    let failed = build_six_failing_import(true);
+    assert!(!failed.status.success(), "six built with a failing import");
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains("mach-nix check of six: `import six` failed: RuntimeError: no display")
+            && stderr.contains("_.six.machNixImportsCheck = false"),
+        "{stderr}"
+    );
+    check(build_six_failing_import(false), "six without the import check");
 }
 
 #[test]
@@ -221,17 +262,27 @@ fn nix_build_every_package_from_its_sdist_with_setuptools_flit_core_and_hatchlin
 }
 
 #[test]
-fn nix_build_nixpkgs_override_applies_nixpkgs_patch_to_the_resolved_sdist() {
-    // The stub's nixpkgs has requests 2.31.0 with a patch adding `requests.nixpkgs_patch_applied`;
-    // the resolution takes requests 2.32.3 from its sdist: nixpkgs' definition is overridden.
+fn nix_build_nixpkgs_override_of_the_same_source_keeps_nixpkgs_patch() {
+    // The stub's nixpkgs has requests 2.32.3 from the very sdist the resolution takes, with a
+    // patch adding `requests.nixpkgs_patch_applied`: same version, same source, so the patch is
+    // nixpkgs' patch of this source and is applied.
     let resolution = resolution(&["requests"], |name| match name {
         "requests" => Source::Sdist,
         _ => Source::Wheel,
     });
-    let json = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nix/nixpkgs.json");
+    let sdist = fixture_package("requests").sdist.as_ref().expect("sdist");
     let environment = build_environment(
         &resolution,
-        &format!("pythonPackagesJson = {};", nix_path(&json)),
+        &format!(
+            r#"pythonPackagesJson = builtins.toFile "nixpkgs.json" (builtins.toJSON [
+                 {{ attribute = "requests"; pname = "requests"; version = "2.32.3"; }} ]);
+               pythonPackagesExtra.requests = ps: {{
+                 src = (import {stub} {{ }}).fetchurl {{ url = "{url}"; sha256 = "{sha256}"; }};
+               }};"#,
+            stub = nix_path(&stub_dir()),
+            url = sdist.url,
+            sha256 = sdist.sha256,
+        ),
     );
     let stdout = check(
         run_python(

@@ -205,7 +205,7 @@ fn an_sdist_declaring_no_build_system_gets_setuptools() {
         "(builtins.head ({}).python.pkgs.six.build-system).version",
         apply(&file, "")
     ));
-    assert_eq!(version, json!("0-stub"));
+    assert_eq!(version, json!("75.1.0"));
 }
 
 fn nixpkgs_json() -> String {
@@ -231,7 +231,7 @@ fn nixpkgs_mix_with_a_cycle() -> resolver::resolution::Resolution {
 }
 
 #[test]
-fn an_sdist_nixpkgs_has_overrides_nixpkgs_keeping_native_inputs_and_patches() {
+fn an_sdist_nixpkgs_has_overrides_nixpkgs_keeping_native_inputs_dropping_its_patches() {
     let resolution = nixpkgs_mix();
     let dir = tempfile::tempdir().expect("tempdir");
     let file = write_nix(dir.path(), "mix.nix", &resolution);
@@ -243,10 +243,11 @@ fn an_sdist_nixpkgs_has_overrides_nixpkgs_keeping_native_inputs_and_patches() {
     assert_eq!(requests["url"], json!(sdist.url));
     assert_eq!(requests["sha256"], json!(sdist.sha256));
     assert_eq!(requests["provider"], json!("sdist"));
-    // … nixpkgs' native inputs, C libraries and patch kept …
+    // … nixpkgs' native inputs and C libraries kept, its patch (for its own source, 2.31.0)
+    // dropped …
     assert_eq!(requests["native"], json!(["pkg-config"]));
     assert_eq!(requests["buildInputs"], json!(["openssl"]));
-    assert_eq!(requests["patches"], json!(["requests-nixpkgs.patch"]));
+    assert_eq!(requests["patches"], json!([]));
     assert_eq!(requests["propagated"], json!(["libffi"]));
     // … and its Python inputs are the resolved ones.
     assert_eq!(
@@ -563,4 +564,109 @@ fn the_python_argument_defaults_to_the_target_interpreter() {
         stub = nix_path(&stub_dir())
     ));
     assert_eq!(version, json!("3.11"));
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).expect("JSON prints")
+}
+
+/// The attributes of a package that the override rule decides on, as evaluated: nixpkgs'
+/// source-specific ones (null or `[ ]` when dropped), the phases, and the native inputs.
+const OVERRIDE_SUMMARY: &str = r#"p: {
+  inherit (p) version;
+  patches = map baseNameOf (p.patches or [ ]);
+  native = map (d: d.name) (p.nativeBuildInputs or [ ]);
+  buildInputs = map (d: d.name) (p.buildInputs or [ ]);
+  propagatedNonPython = map (d: d.name) (builtins.filter (d: !(d ? pythonModule)) (p.propagatedBuildInputs or [ ]));
+  buildSystem = map (d: d.pname) (p.build-system or [ ]);
+} // builtins.listToAttrs (map (name: { inherit name; value = p.${name} or null; })
+  [ "patchFlags" "postUnpack" "sourceRoot" "prePatch" "postPatch" "preConfigure" "preBuild" ])"#;
+
+/// charset-normalizer 3.4.0 from its sdist, over the stub's nixpkgs definition (a C-extension
+/// package with patches and phases for its own source) at `nixpkgs_version`, whose source is the
+/// very sdist when `same_source`: the evaluated attributes of the override.
+fn charset_normalizer_over_nixpkgs(nixpkgs_version: &str, same_source: bool) -> serde_json::Value {
+    let resolution = resolution(&["charset-normalizer"], |name| match name {
+        "charset-normalizer" => Source::Sdist,
+        _ => Source::Wheel,
+    });
+    let sdist = fixture_package("charset-normalizer")
+        .sdist
+        .as_ref()
+        .expect("sdist");
+    let source = if same_source {
+        format!(
+            r#"pythonPackagesExtra.charset-normalizer = ps: {{
+                 src = (import {stub} {{ }}).fetchurl {{ url = "{url}"; sha256 = "{sha256}"; }};
+               }};"#,
+            stub = nix_path(&stub_dir()),
+            url = sdist.url,
+            sha256 = sdist.sha256,
+        )
+    } else {
+        String::new()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("nixpkgs.json");
+    let entries = json!([{"attribute": "charset-normalizer", "pname": "charset-normalizer", "version": nixpkgs_version}]);
+    std::fs::write(&json, entries.to_string()).expect("write nixpkgs.json");
+    let stub_arguments = format!("pythonPackagesJson = {}; {source}", nix_path(&json));
+    let file = write_nix(dir.path(), "charset.nix", &resolution);
+    eval_json(&format!(
+        "({OVERRIDE_SUMMARY}) ({}).python.pkgs.charset-normalizer",
+        apply(&file, &stub_arguments)
+    ))
+}
+
+#[test]
+fn override_rule_drops_source_specific_attributes_of_another_version() {
+    // nixpkgs has 3.3.2 from a GitHub checkout: its patch, patch flags, unpack and patch phases,
+    // source root and the preBuild that enters its tree are dropped; its native and C inputs and
+    // the preConfigure that only sets a variable are kept.
+    insta::assert_snapshot!(pretty(&charset_normalizer_over_nixpkgs("3.3.2", false)));
+}
+
+#[test]
+fn override_rule_drops_source_specific_attributes_of_another_source_of_the_same_version() {
+    // nixpkgs has 3.4.0 too, but from its own source (not the sdist): dropped as well.
+    insta::assert_snapshot!(pretty(&charset_normalizer_over_nixpkgs("3.4.0", false)));
+}
+
+#[test]
+fn override_rule_keeps_everything_for_the_same_version_and_source() {
+    insta::assert_snapshot!(pretty(&charset_normalizer_over_nixpkgs("3.4.0", true)));
+}
+
+#[test]
+fn build_backends_are_built_from_their_sdists_not_over_nixpkgs_definitions() {
+    // Every package from its sdist: the stub's nixpkgs setuptools (a patch), flit-core (a
+    // postPatch entering its repository's subdirectory) and hatchling (a preBuild doing the same)
+    // are not overridden; hatchling, which builds itself, and the other backends get their own
+    // run-time dependencies as build system.
+    let resolution = resolution(&["requests"], |_| Source::Sdist);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_nix(dir.path(), "sdists.nix", &resolution);
+    let backends = eval_json(&format!(
+        "let ps = ({}).python.pkgs; summary = {OVERRIDE_SUMMARY}; in builtins.mapAttrs (name: _: summary ps.${{name}}) {{ setuptools = 0; flit-core = 0; hatchling = 0; setuptools-scm = 0; hatch-vcs = 0; urllib3 = 0; }}",
+        apply(&file, "")
+    ));
+    insta::assert_snapshot!(pretty(&backends));
+}
+
+#[test]
+fn a_python_other_than_the_resolved_one_stops_evaluation() {
+    let resolution = wheels(&["idna"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_nix(dir.path(), "idna.nix", &resolution);
+    let error = eval_error(&format!(
+        "(import {} {{ pkgs = import {stub} {{ }}; python = (import {stub} {{ }}).python311 // {{ pythonVersion = \"3.12\"; }}; }}).drvPath",
+        nix_path(&file),
+        stub = nix_path(&stub_dir())
+    ));
+    assert!(
+        error.contains(
+            "mach-nix: this file was resolved for CPython 3.11, but it is called with python 3.12 (python.pythonVersion): pass python = pkgs.python311, or regenerate it with `mach-nix gen -p 3.12`"
+        ),
+        "{error}"
+    );
 }

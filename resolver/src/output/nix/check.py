@@ -6,7 +6,8 @@
 #     imports, with only itself and that closure on sys.path.
 # Run as `python -I -S -B -c "$machNixCheck" SITE_PACKAGES PACKAGING_SITE_PACKAGES`; the rest
 # comes from the derivation's environment: pname, machNixExtras (space-separated),
-# machNixDependencyPaths (colon-separated site-packages of the closure), machNixImportsCheck.
+# machNixDependencyPaths (colon-separated site-packages of the closure), machNixCycleBroken
+# (dependencies left out to break a cycle: not checked), machNixImportsCheck.
 import importlib
 import importlib.metadata
 import os
@@ -17,6 +18,7 @@ site_dir, packaging_dir = sys.argv[1], sys.argv[2]
 pname = os.environ["pname"]
 extras = os.environ.get("machNixExtras", "").split()
 closure = [p for p in os.environ.get("machNixDependencyPaths", "").split(":") if p]
+cycle_broken = os.environ.get("machNixCycleBroken", "").split()
 
 
 def fail(message):
@@ -51,6 +53,8 @@ for line in distribution.requires or []:
     if requirement.marker is not None and not any(
         requirement.marker.evaluate({"extra": extra}) for extra in [""] + extras
     ):
+        continue
+    if canonicalize_name(requirement.name) in cycle_broken:
         continue
     found = installed.get(canonicalize_name(requirement.name))
     if found is None:

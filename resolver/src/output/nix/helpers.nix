@@ -1,6 +1,6 @@
       # A wheel from PyPI, installed as it is. Manylinux wheels get autoPatchelf and the
       # manylinux libraries so their shared objects find libc, libstdc++, zlib, ….
-      mkWheel = { pname, version, src, dependencies, extras ? [ ], manylinux ? null }:
+      mkWheel = { pname, version, src, dependencies, extras ? [ ], cycleBroken ? [ ], manylinux ? null }:
         pySelf.buildPythonPackage ({
           inherit pname version src dependencies;
           format = "wheel";
@@ -8,7 +8,7 @@
           buildInputs = if manylinux == null then [ ] else pkgs.pythonManylinuxPackages.${manylinux};
           doCheck = tests;
           passthru.provider = "wheel";
-        } // withChecks { inherit extras dependencies; });
+        } // withChecks { inherit extras dependencies cycleBroken; });
 
       # nixpkgs' own definition of a package, if this nixpkgs has one (removed packages are
       # aliases that throw: those count as absent).
@@ -47,7 +47,7 @@
       # (and it is no build backend), its definition is overridden with this version and source:
       # nixpkgs' native inputs, hooks and phases are kept, its source-specific attributes only
       # when version and source are nixpkgs' own. Otherwise it is built from scratch.
-      mkSdist = { pname, version, src, dependencies, buildSystem, extras ? [ ] }:
+      mkSdist = { pname, version, src, dependencies, buildSystem, extras ? [ ], cycleBroken ? [ ] }:
         let
           nixpkgsDefinition = if builtins.elem pname buildBackends then null else fromNixpkgs pname;
           attrs = {
@@ -58,14 +58,14 @@
           };
         in
         if nixpkgsDefinition == null then
-          pySelf.buildPythonPackage (attrs // withChecks { inherit extras dependencies; } // {
+          pySelf.buildPythonPackage (attrs // withChecks { inherit extras dependencies cycleBroken; } // {
             inherit pname;
             passthru.provider = "sdist";
           })
         else
           nixpkgsDefinition.overridePythonAttrs (old: attrs
             // (if sameSource old version src then { } else withoutSourceSpecific old)
-            // withChecks { inherit extras dependencies; postFixup = old.postFixup or ""; }
+            // withChecks { inherit extras dependencies cycleBroken; postFixup = old.postFixup or ""; }
             // {
               format = null;
               disabled = false;
@@ -74,7 +74,7 @@
             });
 
       # nixpkgs' package with nixpkgs' own source, its Python dependencies set to the resolved ones.
-      mkNixpkgs = { attribute, version, dependencies, extras ? [ ] }:
+      mkNixpkgs = { attribute, version, dependencies, extras ? [ ], cycleBroken ? [ ] }:
         let
           definition = fromNixpkgs attribute;
           checked =
@@ -90,7 +90,7 @@
           propagatedBuildInputs = nonPython (old.propagatedBuildInputs or [ ]);
           doCheck = tests;
           passthru = (old.passthru or { }) // { provider = "nixpkgs"; };
-        } // withChecks { inherit extras dependencies; postFixup = old.postFixup or ""; });
+        } // withChecks { inherit extras dependencies cycleBroken; postFixup = old.postFixup or ""; });
 
       # Build-system packages that must come from nixpkgs because taking the resolved one would
       # close a dependency cycle (see machNix.brokenEdges).
@@ -100,7 +100,9 @@
       # "Checks at build time"): its Requires-Dist satisfied by its run-time closure, and its
       # top-level modules importable (`machNixImportsCheck = false` turns that part off). It reads
       # requirements with nixpkgs' own `packaging` (of the interpreter this file is called with,
-      # which the resolved packages do not change).
+      # which the resolved packages do not change). The dependencies `cycleBroken` (edges left out
+      # to break a cycle, see machNix.brokenEdges) are not in the closure: their requirements are
+      # not checked, and neither are the imports, which would need them.
       sitePackagesOf = package: "${package}/${python.sitePackages}";
       runtimeClosure = dependencies: map (entry: entry.package) (builtins.genericClosure {
         startSet = map (package: { key = package.outPath; inherit package; }) dependencies;
@@ -108,11 +110,12 @@
           (builtins.filter (input: input ? pythonModule)
             ((entry.package.dependencies or [ ]) ++ (entry.package.propagatedBuildInputs or [ ])));
       });
-      withChecks = { extras, dependencies, postFixup ? "" }: {
+      withChecks = { extras, dependencies, cycleBroken, postFixup ? "" }: {
         machNixCheck = checkScript;
         machNixExtras = builtins.concatStringsSep " " extras;
         machNixDependencyPaths = builtins.concatStringsSep ":" (map sitePackagesOf (runtimeClosure dependencies));
-        machNixImportsCheck = true;
+        machNixCycleBroken = builtins.concatStringsSep " " cycleBroken;
+        machNixImportsCheck = cycleBroken == [ ];
         postFixup = postFixup + ''
           ${python.interpreter} -I -S -B -c "$machNixCheck" "$out/${python.sitePackages}" "${sitePackagesOf python.pkgs.packaging}"
         '';

@@ -573,6 +573,19 @@ fn write_package(
     if !package.extras.is_empty() {
         let _ = writeln!(out, "        extras = {};", nix_string_list(&package.extras));
     }
+    let cycle_broken: Vec<&str> = package
+        .dependencies
+        .iter()
+        .map(String::as_str)
+        .filter(|to| broken.contains(&(package.name.as_str(), *to, false)))
+        .collect();
+    if !cycle_broken.is_empty() {
+        let _ = writeln!(
+            out,
+            "        cycleBroken = {};",
+            nix_string_list(&cycle_broken)
+        );
+    }
     out.push_str("      };\n");
     Ok(())
 }
