@@ -201,7 +201,10 @@ fn nix_build_import_check_fails_the_build_unless_turned_off() {
             && stderr.contains("_.six.machNixImportsCheck = false"),
         "{stderr}"
     );
-    check(build_six_failing_import(false), "six without the import check");
+    check(
+        build_six_failing_import(false),
+        "six without the import check",
+    );
 }
 
 #[test]
@@ -250,13 +253,20 @@ fn nix_build_every_package_from_its_sdist_with_setuptools_flit_core_and_hatchlin
     // requests carry patches and phases for their own sources, with only the declared build
     // inputs on the build path. Each package's build-time check imports its modules.
     let resolution = resolution(&["requests"], |_| Source::Sdist);
-    let names: Vec<&str> = resolution.packages.iter().map(|p| p.name.as_str()).collect();
+    let names: Vec<&str> = resolution
+        .packages
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
     for backend in ["setuptools", "flit-core", "hatchling"] {
         assert!(names.contains(&backend), "{backend} not in {names:?}");
     }
     let environment = build_environment(
         &resolution,
-        &format!("strictBuildPath = true; {}", nixpkgs_with_source_specific_definitions()),
+        &format!(
+            "strictBuildPath = true; {}",
+            nixpkgs_with_source_specific_definitions()
+        ),
     );
     assert_eq!(import_all(&environment), REQUESTS_MODULES);
 }

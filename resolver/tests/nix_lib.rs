@@ -230,14 +230,18 @@ fn providers_reach_the_resolver_and_its_nixpkgs_choice_evaluates() {
     );
     assert_eq!(run["requirements"], json!("requests"));
     // The nixpkgs package list is computed from the given pkgs' python.pkgs: the stub's
-    // packages of nixpkgs.json and its setuptools (not functions like buildPythonPackage).
+    // packages of nixpkgs.json and its own build backends and packaging (not functions like
+    // buildPythonPackage).
     assert_eq!(
         run["nixpkgs"],
         json!([
             {"attribute": "certifi", "pname": "certifi", "version": "2024.8.30"},
+            {"attribute": "flit-core", "pname": "flit-core", "version": "3.9.0"},
+            {"attribute": "hatchling", "pname": "hatchling", "version": "1.25.0"},
             {"attribute": "idna", "pname": "idna", "version": "3.7"},
+            {"attribute": "packaging", "pname": "packaging", "version": "24.2"},
             {"attribute": "requests", "pname": "requests", "version": "2.31.0"},
-            {"attribute": "setuptools", "pname": "setuptools", "version": "0-stub"},
+            {"attribute": "setuptools", "pname": "setuptools", "version": "75.1.0"},
         ])
     );
 }

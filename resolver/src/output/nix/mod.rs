@@ -571,7 +571,11 @@ fn write_package(
     }
     let _ = writeln!(out, "        dependencies = {dependencies};");
     if !package.extras.is_empty() {
-        let _ = writeln!(out, "        extras = {};", nix_string_list(&package.extras));
+        let _ = writeln!(
+            out,
+            "        extras = {};",
+            nix_string_list(&package.extras)
+        );
     }
     let cycle_broken: Vec<&str> = package
         .dependencies
@@ -597,7 +601,12 @@ fn write_package(
 /// backend is in its own tree, as hatchling's) — imports its own run-time dependencies while it
 /// builds: those (`runtime`, the kept run-time edges) are part of its build system, explicitly,
 /// rather than left to nixpkgs putting propagated inputs on the build path.
-fn write_build_system(out: &mut String, package: &ResolvedPackage, kept: &[&str], runtime: &[&str]) {
+fn write_build_system(
+    out: &mut String,
+    package: &ResolvedPackage,
+    kept: &[&str],
+    runtime: &[&str],
+) {
     let bootstrapped: Vec<&str> = package
         .build_dependencies
         .iter()
@@ -925,5 +934,86 @@ mod tests {
             render(&duplicate),
             Err(NixError::DuplicatePackage { .. })
         ));
+    }
+
+    #[test]
+    fn indented_strings_escape_their_delimiter_and_interpolation() {
+        assert_eq!(
+            nix_indented_string("a = '' + ${b}\n\nc", "    "),
+            "''\n    a = ''' + ''${b}\n\n    c\n  ''"
+        );
+    }
+
+    #[test]
+    fn requested_packages_show_the_extras_activated_on_them() {
+        let mut requests = package("requests", &["pysocks"], &[]);
+        requests.extras = vec!["socks".to_string(), "use-chardet-on-py3".to_string()];
+        let r = resolution(
+            &["pysocks", "requests"],
+            vec![package("pysocks", &[], &[]), requests],
+        );
+        assert_eq!(
+            requested_with_extras(&r),
+            ["pysocks", "requests[socks,use-chardet-on-py3]"]
+        );
+        let text = render(&r).expect("render");
+        assert!(
+            text.contains("Requested: pysocks, requests[socks,use-chardet-on-py3]."),
+            "{text}"
+        );
+    }
+
+    fn build_system_of(package: &ResolvedPackage) -> String {
+        let kept: Vec<&str> = package
+            .build_dependencies
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let runtime: Vec<&str> = package.dependencies.iter().map(String::as_str).collect();
+        let mut out = String::new();
+        write_build_system(&mut out, package, &kept, &runtime);
+        out
+    }
+
+    #[test]
+    fn a_package_that_builds_itself_gets_its_run_time_dependencies_as_build_system() {
+        // hatchling: `requires = []`, backend `hatchling.ouroboros` from its own tree.
+        let mut hatchling = package("hatchling", &["packaging", "pathspec"], &[]);
+        hatchling.build_backend = Some("hatchling.ouroboros".to_string());
+        assert!(
+            build_system_of(&hatchling)
+                .ends_with("buildSystem = [ pySelf.packaging pySelf.pathspec ];\n"),
+            "{}",
+            build_system_of(&hatchling)
+        );
+        // Any sdist with an in-tree backend and no build requirements, too.
+        let mut own = package("own-backend", &["attrs"], &[]);
+        own.build_backend = Some("own_backend.build".to_string());
+        assert!(build_system_of(&own).ends_with("buildSystem = [ pySelf.attrs ];\n"));
+        // A build backend of nixpkgs' list adds its run-time dependencies to what it declares.
+        let mut scm = package(
+            "setuptools-scm",
+            &["packaging", "setuptools"],
+            &["setuptools"],
+        );
+        scm.build_backend = Some("_own_version_helper:build_meta".to_string());
+        assert!(
+            build_system_of(&scm)
+                .ends_with("buildSystem = [ pySelf.setuptools pySelf.packaging ];\n"),
+            "{}",
+            build_system_of(&scm)
+        );
+        // Other packages build with what they declare; declaring nothing means setuptools.
+        let mut plain = package("plain", &["attrs"], &["flit-core"]);
+        plain.build_backend = Some("flit_core.buildapi".to_string());
+        assert_eq!(
+            build_system_of(&plain),
+            "        buildSystem = [ pySelf.flit-core ];\n"
+        );
+        let legacy = package("legacy", &["attrs"], &[]);
+        assert_eq!(
+            build_system_of(&legacy),
+            "        buildSystem = [ pySelf.setuptools ];\n"
+        );
     }
 }
