@@ -313,6 +313,7 @@ fn underscore_sets_adds_and_modifies_attributes() {
              _.idna.doCheck.mod = pySelf: old: doCheck: !doCheck;
              _.urllib3.buildInputs.add = [ pkgs.autoPatchelfHook ];
              _.urllib3.version = \"2.2.3-edited\";
+             _.certifi.machNixImportsCheck = false;
            }};
            ps = env.python.pkgs;
          in {{
@@ -320,6 +321,8 @@ fn underscore_sets_adds_and_modifies_attributes() {
            charset = map (d: d.name) ps.charset-normalizer.buildInputs;
            charsetBefore = map (d: d.name) ({lib}.mkPython {{ requirements = \"requests\"; generated = {generated}; }}).python.pkgs.charset-normalizer.buildInputs;
            idna = ps.idna.doCheck;
+           # The build-time import check, off for certifi only.
+           importsCheck = {{ certifi = ps.certifi.machNixImportsCheck; idna = ps.idna.machNixImportsCheck; }};
            urllib3 = {{ inherit (ps.urllib3) version; buildInputs = map (d: d.name) ps.urllib3.buildInputs; }};
            # The environment holds the edited packages.
            inEnv = map (p: p.version) (builtins.filter (p: p.pname == \"urllib3\") env.packages);
@@ -340,6 +343,10 @@ fn underscore_sets_adds_and_modifies_attributes() {
     charset.push(json!("auto-patchelf-hook"));
     assert_eq!(found["charset"], Value::Array(charset));
     assert_eq!(found["idna"], json!(true));
+    assert_eq!(
+        found["importsCheck"],
+        json!({"certifi": false, "idna": true})
+    );
     assert_eq!(
         found["urllib3"],
         json!({"version": "2.2.3-edited", "buildInputs": ["auto-patchelf-hook"]})
