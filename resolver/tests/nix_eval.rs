@@ -670,3 +670,37 @@ fn a_python_other_than_the_resolved_one_stops_evaluation() {
         "{error}"
     );
 }
+
+#[test]
+fn a_build_backend_is_built_from_its_sdist_even_where_nixpkgs_has_the_same_source() {
+    // nixpkgs' setuptools at the resolved version, from the very sdist, with a patch and a
+    // preBuild of its own: an ordinary package would keep them (same version and source), a
+    // build backend is built from the sdist alone.
+    let resolution = resolution(&["setuptools"], |_| Source::Sdist);
+    let sdist = fixture_package("setuptools").sdist.as_ref().expect("sdist");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("nixpkgs.json");
+    let entries = json!([{"attribute": "setuptools", "pname": "setuptools", "version": "75.6.0"}]);
+    std::fs::write(&json, entries.to_string()).expect("write nixpkgs.json");
+    let stub_arguments = format!(
+        r#"pythonPackagesJson = {json};
+           pythonPackagesExtra.setuptools = ps: {{
+             src = (import {stub} {{ }}).fetchurl {{ url = "{url}"; sha256 = "{sha256}"; }};
+             patches = [ {patch} ];
+             preBuild = "export SETUPTOOLS_INSTALL_WINDOWS_SPECIFIC_FILES=0";
+           }};"#,
+        json = nix_path(&json),
+        stub = nix_path(&stub_dir()),
+        url = sdist.url,
+        sha256 = sdist.sha256,
+        patch = nix_path(&stub_dir().join("patches/setuptools-tag-date.patch")),
+    );
+    let file = write_nix(dir.path(), "setuptools.nix", &resolution);
+    let setuptools = eval_json(&format!(
+        "({OVERRIDE_SUMMARY}) ({}).python.pkgs.setuptools",
+        apply(&file, &stub_arguments)
+    ));
+    assert_eq!(setuptools["version"], json!("75.6.0"));
+    assert_eq!(setuptools["patches"], json!([]));
+    assert_eq!(setuptools["preBuild"], json!(null));
+}
