@@ -157,15 +157,16 @@ fn nix_instantiate() -> Command {
     command
 }
 
-/// Write the Nix of `resolution`, import it with the stub's python311 as `env` (the file's
-/// default is python39, which the stub has not), and evaluate the attribute set `body` strictly.
+/// Write the Nix of `resolution`, import it with the stub's python311 standing for a 3.9 as `env`
+/// (the file's default is python39, which the stub has not, and the file checks the interpreter's
+/// version), and evaluate the attribute set `body` strictly.
 fn evaluate(resolution: &MixedResolution, body: &str) -> serde_json::Value {
     let text = resolver::conda::nix::render_mixed(resolution).expect("renders");
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("env.nix");
     std::fs::write(&file, &text).expect("write");
     let expression = format!(
-        "let\n  pkgs = import <nixpkgs> {{ }};\n  env = import {} {{ inherit pkgs; python = pkgs.python311; }};\nin {body}",
+        "let\n  pkgs = import <nixpkgs> {{ }};\n  env = import {} {{ inherit pkgs; python = pkgs.python311 // {{ pythonVersion = \"3.9\"; }}; }};\nin {body}",
         file.display()
     );
     let output = nix_instantiate()
