@@ -4,7 +4,8 @@
 //! - `pub fn render(resolution: &Resolution) -> Result<String, NixError>`: the whole file;
 //! - `pub fn write_env(dir: &Path, resolution: &Resolution, requirements_text: &str, lock_toml: &str)
 //!   -> Result<(), NixError>`: writes `default.nix`, `shell.nix`, `requirements.txt` and
-//!   `pylock.toml` into `dir` (created if missing), so that `nix-shell dir` enters the environment.
+//!   `pylock.toml` into `dir` (created if missing; each file replaced atomically), so that
+//!   `nix-shell dir` enters the environment.
 //!
 //! Both return [`NixError`] rather than a bare `String`/`io::Result`: a resolution that breaks the
 //! contract of [`crate::resolution`] (a wheel without a file, a file without a sha256, a dependency
@@ -19,6 +20,16 @@
 //! applies), `python` (the interpreter with the overrides applied) and `machNix` (what the file was
 //! generated from). Everything the build needs is in the file: no import-from-derivation, no
 //! database at evaluation time.
+//!
+//! The file's fixed parts live beside this module: `helpers.nix`, the helpers every file carries
+//! (`mkWheel`, `mkSdist` with the rule for overriding nixpkgs' definitions, `mkNixpkgs`, the
+//! build-time checks), and `check.py`, the check each package runs after it is installed
+//! (Requires-Dist satisfied within its run-time closure, top-level modules import), written into
+//! the file as a Nix string. This module writes what depends on the resolution: the header, the
+//! interpreter check (the file stops evaluation when called with a python of another version),
+//! the list of nixpkgs' build backends (built from their sdists, never over nixpkgs' definitions)
+//! and one helper call per package, with the build system of packages that build themselves
+//! (their run-time dependencies included, see [`write_build_system`]).
 //!
 //! Wheel platform tags are read with uv's `WheelFilename` (through `db-format`), the parser the
 //! resolver's tag matching uses, so "which manylinux policy" and "is this wheel installable" agree.
