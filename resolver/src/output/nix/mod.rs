@@ -29,7 +29,7 @@
 //! interpreter check (the file stops evaluation when called with a python of another version),
 //! the list of nixpkgs' build backends (built from their sdists, never over nixpkgs' definitions)
 //! and one helper call per package, with the build system of packages that build themselves
-//! (their run-time dependencies included, see [`write_build_system`]).
+//! (their run-time dependencies included).
 //!
 //! Wheel platform tags are read with uv's `WheelFilename` (through `db-format`), the parser the
 //! resolver's tag matching uses, so "which manylinux policy" and "is this wheel installable" agree.
