@@ -580,7 +580,8 @@ const OVERRIDE_SUMMARY: &str = r#"p: {
   propagatedNonPython = map (d: d.name) (builtins.filter (d: !(d ? pythonModule)) (p.propagatedBuildInputs or [ ]));
   buildSystem = map (d: d.pname) (p.build-system or [ ]);
 } // builtins.listToAttrs (map (name: { inherit name; value = p.${name} or null; })
-  [ "patchFlags" "postUnpack" "sourceRoot" "prePatch" "postPatch" "preConfigure" "preBuild" ])"#;
+  [ "patchFlags" "preUnpack" "unpackPhase" "postUnpack" "setSourceRoot" "sourceRoot" "prePatch" "postPatch"
+    "preConfigure" "postConfigure" "preBuild" ])"#;
 
 /// charset-normalizer 3.4.0 from its sdist, over the stub's nixpkgs definition (a C-extension
 /// package with patches and phases for its own source) at `nixpkgs_version`, whose source is the
@@ -621,8 +622,8 @@ fn charset_normalizer_over_nixpkgs(nixpkgs_version: &str, same_source: bool) -> 
 #[test]
 fn override_rule_drops_source_specific_attributes_of_another_version() {
     // nixpkgs has 3.3.2 from a GitHub checkout: its patch, patch flags, unpack and patch phases,
-    // source root and the preBuild that enters its tree are dropped; its native and C inputs and
-    // the preConfigure that only sets a variable are kept.
+    // source root and the postConfigure and preBuild that enter its tree are dropped; its native
+    // and C inputs and the preConfigure that only sets a variable are kept.
     insta::assert_snapshot!(pretty(&charset_normalizer_over_nixpkgs("3.3.2", false)));
 }
 

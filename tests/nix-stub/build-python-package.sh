@@ -1,9 +1,10 @@
 # Builder of the stub's buildPythonPackage (run by /bin/sh with an empty environment PATH).
 # Installs a wheel, or builds an sdist with the build path on PYTHONPATH, into $out/$sitePackages
 # with the host's pip (no network: --no-index). As nixpkgs' stdenv, it runs the phases' hooks in
-# one shell, in nixpkgs' order: postUnpack, sourceRoot (else the one unpacked directory),
-# prePatch, patches (with patchFlags, default -p1), postPatch, preConfigure, preBuild, the build
-# of the current directory, postFixup. A `cd` in one of them moves what is built.
+# one shell, in nixpkgs' order: preUnpack, postUnpack, sourceRoot (else the one unpacked
+# directory), prePatch, patches (with patchFlags, default -p1), postPatch, preConfigure,
+# postConfigure, preBuild, the build of the current directory, postFixup. A `cd` in one of them
+# moves what is built. unpackPhase and setSourceRoot are not run (tar unpacks).
 set -eu
 PATH=/usr/bin:/bin
 export HOME="$TMPDIR" PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignore
@@ -24,6 +25,7 @@ wheel)
     "$hostPython" -m pip install --no-deps --no-index --target "$out/$sitePackages" "$work/$file"
     ;;
 source)
+    eval "${preUnpack:-}"
     mkdir "$work/unpacked"
     tar -xf "$work/$file" -C "$work/unpacked"
     cd "$work/unpacked"
@@ -46,6 +48,7 @@ source)
     done
     eval "${postPatch:-}"
     eval "${preConfigure:-}"
+    eval "${postConfigure:-}"
     eval "${preBuild:-}"
     PYTHONPATH="$buildPythonPath" "$hostPython" -m pip install --no-deps --no-index \
         --no-build-isolation --target "$out/$sitePackages" .

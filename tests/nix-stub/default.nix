@@ -4,9 +4,9 @@
 #
 # What is real: `fetchurl` is a fixed-output fetch (Nix's builtin fetcher, verified against the
 # sha256), `buildPythonPackage` installs the fetched wheel (or builds the fetched sdist) with the
-# host's CPython and pip, running nixpkgs' phases in nixpkgs' order (`postUnpack`, `sourceRoot`,
-# `prePatch`, `patches` with `patchFlags`, `postPatch`, `preConfigure`, `preBuild`, the build
-# in the current directory, `postFixup`) in one shell, so a `cd` in a phase moves the build; its
+# host's CPython and pip, running nixpkgs' hooks in nixpkgs' order (`preUnpack`, `postUnpack`,
+# `sourceRoot`, `prePatch`, `patches` with `patchFlags`, `postPatch`, `preConfigure`,
+# `postConfigure`, `preBuild`, the build in the current directory, `postFixup`) in one shell, so a `cd` in a phase moves the build; its
 # build path (PYTHONPATH) is, as in nixpkgs, the run-time closure of `build-system` and of the
 # package's own dependencies, or with `strictBuildPath = true` of `build-system` only.
 # `python.withPackages` makes a virtual environment of the closure of `dependencies` /
@@ -93,11 +93,16 @@ let
       propagatedBuildInputs = [ (marker "libiconv") ];
       patches = [ ./patches/charset-normalizer-nixpkgs.patch ];
       patchFlags = [ "-p1" "--forward" ];
+      preUnpack = "test -d /nixpkgs-checkout";
+      # Recorded, not run by the stub's builder (which unpacks with tar itself).
+      unpackPhase = "cp -r $src source";
+      setSourceRoot = "sourceRoot=source";
       postUnpack = "test -d source/.git";
       sourceRoot = "source";
       prePatch = "test -f pyproject.toml";
       postPatch = "echo 'nixpkgs checkout' >NIXPKGS";
       preConfigure = "export CHARSET_NORMALIZER_USE_MYPYC=0";
+      postConfigure = "pushd src";
       preBuild = "cd src/charset_normalizer/..";
     };
   };
