@@ -177,7 +177,7 @@ fn build_six_failing_import(imports_check: bool) -> Output {
           compose = f: g: self: super: let fs = f self super; in fs // g self (super // fs);
           noDisplay = self: super: {{
             six = super.six.overridePythonAttrs (old: {{
-              postFixup = "echo 'raise RuntimeError(\"no display\")' >>$out/${{pkgs.python311.sitePackages}}/six.py\n" + old.postFixup;
+              postFixup = "echo 'raise RuntimeError(\"no display\")' >>$out/${{pkgs.python311.sitePackages}}/six.py";
               machNixImportsCheck = {imports_check};
             }});
           }};

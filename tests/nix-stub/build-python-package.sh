@@ -3,8 +3,9 @@
 # with the host's pip (no network: --no-index). As nixpkgs' stdenv, it runs the phases' hooks in
 # one shell, in nixpkgs' order: preUnpack, postUnpack, sourceRoot (else the one unpacked
 # directory), prePatch, patches (with patchFlags, default -p1), postPatch, preConfigure,
-# postConfigure, preBuild, the build of the current directory, postFixup. A `cd` in one of them
-# moves what is built. unpackPhase and setSourceRoot are not run (tar unpacks).
+# postConfigure, preBuild, the build of the current directory, postFixup, then the phases named
+# in preDistPhases (each the script in the variable of that name). A `cd` in one of them moves
+# what is built. unpackPhase and setSourceRoot are not run (tar unpacks).
 set -eu
 PATH=/usr/bin:/bin
 export HOME="$TMPDIR" PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignore
@@ -59,3 +60,7 @@ source)
     ;;
 esac
 eval "${postFixup:-}"
+for phase in ${preDistPhases:-}; do
+    eval "script=\${$phase:-}"
+    eval "$script"
+done

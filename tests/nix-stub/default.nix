@@ -6,7 +6,8 @@
 # sha256), `buildPythonPackage` installs the fetched wheel (or builds the fetched sdist) with the
 # host's CPython and pip, running nixpkgs' hooks in nixpkgs' order (`preUnpack`, `postUnpack`,
 # `sourceRoot`, `prePatch`, `patches` with `patchFlags`, `postPatch`, `preConfigure`,
-# `postConfigure`, `preBuild`, the build in the current directory, `postFixup`) in one shell, so a `cd` in a phase moves the build; its
+# `postConfigure`, `preBuild`, the build in the current directory, `postFixup`, the
+# `preDistPhases`) in one shell, so a `cd` in a phase moves the build; its
 # build path (PYTHONPATH) is, as in nixpkgs, the run-time closure of `build-system` and of the
 # package's own dependencies, or with `strictBuildPath = true` of `build-system` only.
 # `python.withPackages` makes a virtual environment of the closure of `dependencies` /

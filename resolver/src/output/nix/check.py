@@ -1,4 +1,4 @@
-# The build-time check of every package mach-nix generates, run after it is installed (postFixup):
+# The build-time check of every package mach-nix generates, run after its fixup (machNixCheckPhase):
 #  1. every Requires-Dist of the installed dist-info that applies on this interpreter (markers
 #     evaluated, with the extras the resolution activated) is satisfied by the package itself or
 #     its run-time dependencies (their closure, nothing else: not the build system);

@@ -65,7 +65,7 @@
         else
           nixpkgsDefinition.overridePythonAttrs (old: attrs
             // (if sameSource old version src then { } else withoutSourceSpecific old)
-            // withChecks { inherit extras dependencies cycleBroken; postFixup = old.postFixup or ""; }
+            // withChecks { inherit extras dependencies cycleBroken; preDistPhases = old.preDistPhases or [ ]; }
             // {
               format = null;
               disabled = false;
@@ -90,14 +90,15 @@
           propagatedBuildInputs = nonPython (old.propagatedBuildInputs or [ ]);
           doCheck = tests;
           passthru = (old.passthru or { }) // { provider = "nixpkgs"; };
-        } // withChecks { inherit extras dependencies cycleBroken; postFixup = old.postFixup or ""; });
+        } // withChecks { inherit extras dependencies cycleBroken; preDistPhases = old.preDistPhases or [ ]; });
 
       # Build-system packages that must come from nixpkgs because taking the resolved one would
       # close a dependency cycle (see machNix.brokenEdges).
       bootstrap = names: map (name: pySuper.${name}) (builtins.filter (name: pySuper ? ${name}) names);
 
-      # The check every package runs when it is built, after nixpkgs' fixup (see nix/README.md,
-      # "Checks at build time"): its Requires-Dist satisfied by its run-time closure, and its
+      # The check every package runs when it is built, a phase after nixpkgs' fixup (so after
+      # autoPatchelf) that runs whatever doCheck says, as nixpkgs' own imports check (see
+      # nix/README.md, "Checks at build time"): its Requires-Dist satisfied by its run-time closure, and its
       # top-level modules importable (`machNixImportsCheck = false` turns that part off). It reads
       # requirements with nixpkgs' own `packaging` (of the interpreter this file is called with,
       # which the resolved packages do not change). The dependencies `cycleBroken` (edges left out
@@ -110,13 +111,14 @@
           (builtins.filter (input: input ? pythonModule)
             ((entry.package.dependencies or [ ]) ++ (entry.package.propagatedBuildInputs or [ ])));
       });
-      withChecks = { extras, dependencies, cycleBroken, postFixup ? "" }: {
+      withChecks = { extras, dependencies, cycleBroken, preDistPhases ? [ ] }: {
         machNixCheck = checkScript;
         machNixExtras = builtins.concatStringsSep " " extras;
         machNixDependencyPaths = builtins.concatStringsSep ":" (map sitePackagesOf (runtimeClosure dependencies));
         machNixCycleBroken = builtins.concatStringsSep " " cycleBroken;
         machNixImportsCheck = cycleBroken == [ ];
-        postFixup = postFixup + ''
+        preDistPhases = preDistPhases ++ [ "machNixCheckPhase" ];
+        machNixCheckPhase = ''
           ${python.interpreter} -I -S -B -c "$machNixCheck" "$out/${python.sitePackages}" "${sitePackagesOf python.pkgs.packaging}"
         '';
       };
