@@ -788,3 +788,21 @@ fn python_may_be_named_and_unknown_arguments_are_errors() {
         "{error}"
     );
 }
+
+#[test]
+fn a_generated_file_for_another_python_stops_the_library_with_both_versions() {
+    // `generated` was resolved for 3.11; the library's interpreter says 3.12.
+    let setup = Setup::new();
+    let generated = setup.generate("requests", "requests\n", &[]);
+    let error = eval_error(&format!(
+        "let pkgs = import {stub} {{ }}; in ({lib}.mkPython {{ generated = {generated}; python = pkgs.python311 // {{ pythonVersion = \"3.12\"; }}; }}).drvPath",
+        stub = nix_path(&stub_dir()),
+        lib = setup.lib(""),
+    ));
+    assert!(
+        error.contains(
+            "mach-nix: this file was resolved for CPython 3.11, but it is called with python 3.12 (python.pythonVersion)"
+        ),
+        "{error}"
+    );
+}
