@@ -197,10 +197,10 @@ fn write_overlay_start(out: &mut String, target_python: &str, python_attribute: 
         .join(".");
     out.push_str("\n  # The Python package set overlay: one attribute per resolved package.\n");
     out.push_str("  overrides = pySelf: pySuper:\n");
-    let message = nix_string(&format!(
-        "mach-nix: this file was resolved for CPython {target_python}, but it is called with python PYTHON (python.pythonVersion): pass python = pkgs.{python_attribute}, or regenerate it with `mach-nix gen -p PYTHON`"
-    ))
-    .replace("PYTHON", "${python.pythonVersion}");
+    // A Nix string with interpolations; `target_python` is digits and dots (validated).
+    let message = format!(
+        "\"mach-nix: this file was resolved for CPython {target_python}, but it is called with python ${{python.pythonVersion}} (python.pythonVersion): pass python = pkgs.{python_attribute}, or regenerate it with `mach-nix gen -p ${{python.pythonVersion}}`\""
+    );
     let _ = writeln!(
         out,
         "    if python.pythonVersion != {} then\n      throw {message}\n    else\n    let",
