@@ -5,7 +5,8 @@
 #  2. unless turned off (machNixImportsCheck = false), every top-level module it installed
 #     imports, with only itself and that closure on sys.path.
 # Run as `python -I -S -B -c "$machNixCheck" SITE_PACKAGES PACKAGING_SITE_PACKAGES`; the rest
-# comes from the derivation's environment: pname, machNixExtras (space-separated),
+# comes from the derivation's environment: machNixName (the resolved package's normalized name),
+# machNixExtras (space-separated),
 # machNixDependencyPaths (colon-separated site-packages of the closure), machNixCycleBroken
 # (dependencies left out to break a cycle: not checked), machNixImportsCheck.
 import importlib
@@ -15,14 +16,14 @@ import site
 import sys
 
 site_dir, packaging_dir = sys.argv[1], sys.argv[2]
-pname = os.environ["pname"]
+package = os.environ["machNixName"]
 extras = os.environ.get("machNixExtras", "").split()
 closure = [p for p in os.environ.get("machNixDependencyPaths", "").split(":") if p]
 cycle_broken = os.environ.get("machNixCycleBroken", "").split()
 
 
 def fail(message):
-    print(f"mach-nix check of {pname}: {message}", file=sys.stderr)
+    print(f"mach-nix check of {package}: {message}", file=sys.stderr)
     sys.exit(1)
 
 
@@ -37,9 +38,9 @@ def name_of(distribution):
     return canonicalize_name(distribution.metadata["Name"] or "")
 
 
-own = [d for d in importlib.metadata.distributions(path=[site_dir]) if name_of(d) == canonicalize_name(pname)]
+own = [d for d in importlib.metadata.distributions(path=[site_dir]) if name_of(d) == canonicalize_name(package)]
 if not own:
-    fail(f"no {pname}-*.dist-info in {site_dir}")
+    fail(f"no {package}-*.dist-info in {site_dir}")
 distribution = own[0]
 version = distribution.version
 
@@ -58,9 +59,9 @@ for line in distribution.requires or []:
         continue
     found = installed.get(canonicalize_name(requirement.name))
     if found is None:
-        problems.append(f"{pname} {version} requires {line}, but {requirement.name} is not among its dependencies")
+        problems.append(f"{package} {version} requires {line}, but {requirement.name} is not among its dependencies")
     elif not requirement.specifier.contains(found, prereleases=True):
-        problems.append(f"{pname} {version} requires {line}, but its dependencies have {requirement.name} {found}")
+        problems.append(f"{package} {version} requires {line}, but its dependencies have {requirement.name} {found}")
 if problems:
     fail("\n  ".join(["unsatisfied requirements:"] + problems))
 checked = len(distribution.requires or [])
@@ -70,7 +71,7 @@ for module in [m for m in sys.modules if m == "packaging" or m.startswith("packa
 sys.path.remove(packaging_dir)
 
 if os.environ.get("machNixImportsCheck", "") != "1":
-    print(f"mach-nix check of {pname}: {checked} Requires-Dist read, all applicable ones satisfied; imports not checked")
+    print(f"mach-nix check of {package}: {checked} Requires-Dist read, all applicable ones satisfied; imports not checked")
     sys.exit(0)
 
 
@@ -112,6 +113,6 @@ for module in modules:
         fail(
             f"`import {module}` failed: {type(error).__name__}: {error}\n"
             f"  (a module that needs a display or hardware: turn this off with "
-            f"_.{pname}.machNixImportsCheck = false)"
+            f"_.{package}.machNixImportsCheck = false)"
         )
-print(f"mach-nix check of {pname}: {checked} Requires-Dist read, all applicable ones satisfied; imported {' '.join(modules) or 'no module'}")
+print(f"mach-nix check of {package}: {checked} Requires-Dist read, all applicable ones satisfied; imported {' '.join(modules) or 'no module'}")

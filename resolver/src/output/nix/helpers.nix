@@ -8,7 +8,7 @@
           buildInputs = if manylinux == null then [ ] else pkgs.pythonManylinuxPackages.${manylinux};
           doCheck = tests;
           passthru.provider = "wheel";
-        } // withChecks { inherit extras dependencies cycleBroken; });
+        } // withChecks { name = pname; inherit extras dependencies cycleBroken; });
 
       # nixpkgs' own definition of a package, if this nixpkgs has one (removed packages are
       # aliases that throw: those count as absent).
@@ -58,14 +58,14 @@
           };
         in
         if nixpkgsDefinition == null then
-          pySelf.buildPythonPackage (attrs // withChecks { inherit extras dependencies cycleBroken; } // {
+          pySelf.buildPythonPackage (attrs // withChecks { name = pname; inherit extras dependencies cycleBroken; } // {
             inherit pname;
             passthru.provider = "sdist";
           })
         else
           nixpkgsDefinition.overridePythonAttrs (old: attrs
             // (if sameSource old version src then { } else withoutSourceSpecific old)
-            // withChecks { inherit extras dependencies cycleBroken; preDistPhases = old.preDistPhases or [ ]; }
+            // withChecks { name = pname; inherit extras dependencies cycleBroken; preDistPhases = old.preDistPhases or [ ]; }
             // {
               format = null;
               disabled = false;
@@ -74,7 +74,7 @@
             });
 
       # nixpkgs' package with nixpkgs' own source, its Python dependencies set to the resolved ones.
-      mkNixpkgs = { attribute, version, dependencies, extras ? [ ], cycleBroken ? [ ] }:
+      mkNixpkgs = { attribute, pname, version, dependencies, extras ? [ ], cycleBroken ? [ ] }:
         let
           definition = fromNixpkgs attribute;
           checked =
@@ -90,7 +90,7 @@
           propagatedBuildInputs = nonPython (old.propagatedBuildInputs or [ ]);
           doCheck = tests;
           passthru = (old.passthru or { }) // { provider = "nixpkgs"; };
-        } // withChecks { inherit extras dependencies cycleBroken; preDistPhases = old.preDistPhases or [ ]; });
+        } // withChecks { name = pname; inherit extras dependencies cycleBroken; preDistPhases = old.preDistPhases or [ ]; });
 
       # Build-system packages that must come from nixpkgs because taking the resolved one would
       # close a dependency cycle (see machNix.brokenEdges).
@@ -111,8 +111,9 @@
           (builtins.filter (input: input ? pythonModule)
             ((entry.package.dependencies or [ ]) ++ (entry.package.propagatedBuildInputs or [ ])));
       });
-      withChecks = { extras, dependencies, cycleBroken, preDistPhases ? [ ] }: {
+      withChecks = { name, extras, dependencies, cycleBroken, preDistPhases ? [ ] }: {
         machNixCheck = checkScript;
+        machNixName = name;
         machNixExtras = builtins.concatStringsSep " " extras;
         machNixDependencyPaths = builtins.concatStringsSep ":" (map sitePackagesOf (runtimeClosure dependencies));
         machNixCycleBroken = builtins.concatStringsSep " " cycleBroken;

@@ -534,6 +534,7 @@ fn write_package(
         Provider::Nixpkgs { attribute } => {
             out.push_str("mkNixpkgs {\n");
             let _ = writeln!(out, "        attribute = {};", nix_string(attribute));
+            let _ = writeln!(out, "        pname = {};", nix_string(&package.name));
             let _ = writeln!(out, "        version = {};", nix_string(&package.version));
         }
         Provider::Wheel | Provider::Sdist => {
