@@ -3,8 +3,9 @@
 //! Public API (the CLI calls these):
 //! - `pub fn render(resolution: &Resolution) -> Result<String, NixError>`: the whole file;
 //! - `pub fn write_env(dir: &Path, resolution: &Resolution, requirements_text: &str, lock_toml: &str)
-//!   -> Result<(), NixError>`: writes `default.nix`, `shell.nix`, `requirements.txt` and
-//!   `pylock.toml` into `dir` (created if missing), so that `nix-shell dir` enters the environment.
+//!   -> Result<(), NixError>`: writes `default.nix`, `shell.nix`, `requirements.txt` (the hashed
+//!   lock the CLI passes) and `pylock.toml` into `dir` (created if missing), so that
+//!   `nix-shell dir` enters the environment.
 //!
 //! Both return [`NixError`] rather than a bare `String`/`io::Result`: a resolution that breaks the
 //! contract of [`crate::resolution`] (a wheel without a file, a file without a sha256, a dependency
@@ -212,7 +213,7 @@ fn render_with_shell_default(
 }
 
 /// Write the `mach-nix env` directory: `default.nix` (the expression), `shell.nix`, the lock
-/// (`pylock.toml`) and the input requirements (`requirements.txt`).
+/// (`pylock.toml`) and the hashed requirements (`requirements.txt`).
 pub fn write_env(
     dir: &Path,
     resolution: &Resolution,
