@@ -176,11 +176,7 @@ enum CliError {
         what: &'static str,
         protected: PathBuf,
     },
-    #[error(
-        "{}: not a regular file; leave out -o to write to standard output",
-        path.display()
-    )]
-    NotRegularOutput { path: PathBuf },
+
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -311,8 +307,7 @@ fn canonical(path: &Path) -> PathBuf {
     }
 }
 
-/// Refuse to write `outputs` over one of `protected` or over something that is not a regular
-/// file.
+/// Refuse to write `outputs` over one of `protected`.
 fn check_outputs(
     outputs: &[PathBuf],
     protected: &[(&'static str, PathBuf)],
@@ -322,11 +317,6 @@ fn check_outputs(
         .map(|(what, path)| (*what, path, canonical(path)))
         .collect();
     for output in outputs {
-        if std::fs::metadata(output).is_ok_and(|meta| !meta.is_file()) {
-            return Err(CliError::NotRegularOutput {
-                path: output.clone(),
-            });
-        }
         let resolved = canonical(output);
         if let Some((what, path, _)) = protected
             .iter()
@@ -480,7 +470,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             format,
             output,
         } => {
-            if let (Some(path), Format::Pylock) = (&output, format) {
+            if let (Some(path), Format::Pylock) = (&output, format)
+                && !is_device(path)
+            {
                 check_lock_name(path)?;
             }
             let outputs: Vec<PathBuf> = output.iter().cloned().collect();
@@ -589,9 +581,24 @@ fn conda_gen(
     Ok(Some(crate::conda::nix::render_mixed(&mixed)?))
 }
 
-/// Write `text` to `output` (atomically), or to stdout.
+/// Whether `path` is a device or FIFO (`/dev/null`, a process substitution): written to as it
+/// is, never replaced, and not held to a lock file's naming rule.
+fn is_device(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir())
+}
+
+/// Write `text` to `output`, or to stdout. A regular file (or a new one) is replaced
+/// atomically; a device or FIFO (`-o /dev/null`) is written to as it is, never replaced.
 fn emit(output: Option<&Path>, text: &str) -> Result<(), CliError> {
     match output {
+        Some(path) if is_device(path) => std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut file| file.write_all(text.as_bytes()))
+            .map_err(|source| CliError::Io {
+                path: path.to_owned(),
+                source,
+            }),
         Some(path) => db_format::atomic::write(path, text.as_bytes()).map_err(|err| CliError::Io {
             path: err.path,
             source: err.source,

@@ -398,15 +398,26 @@ fn outputs_never_replace_an_input_or_the_snapshot() {
             ],
             "it is the input file",
         ),
-        (
-            vec!["gen", "-r", &req, "--db-dir", db_dir, "-o", "/dev/full"],
-            "not a regular file",
-        ),
     ] {
         let out = mach_nix(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
     }
+    // A device is written to, never replaced by a regular file.
+    let out = mach_nix(&["gen", "-r", &req, "--db-dir", db_dir, "-o", "/dev/null"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = mach_nix(&["gen", "-r", &req, "--db-dir", db_dir, "-o", "/dev/full"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/dev/full: No space left"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        Path::new("/dev/null")
+            .metadata()
+            .is_ok_and(|meta| !meta.is_file())
+    );
     assert_eq!(std::fs::read(&snapshot).expect("snapshot"), snapshot_bytes);
     assert_eq!(
         std::fs::read_to_string(&req).expect("input"),
@@ -452,6 +463,9 @@ fn pylock_outputs_have_pep_751_names_and_say_how_they_were_made() {
         stderr(&out)
     );
     assert!(!Path::new(wrong).exists());
+    // A device is no lock file: the naming rule does not apply.
+    let out = mach_nix(&[&args[..], &["/dev/null"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
     for name in ["pylock.toml", "pylock.dev.toml"] {
         let path = dir.join(name);
         let out = mach_nix(&[&args[..], &[path.to_str().expect("utf-8 path")]].concat());
