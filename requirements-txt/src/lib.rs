@@ -83,7 +83,7 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: {kind}, not a regular file (requirements are read from files only)", path.display())]
+    #[error("{}: {kind}, not a regular file (input files must be regular files)", path.display())]
     NotRegular { path: PathBuf, kind: &'static str },
     #[error(
         "{}: {size} bytes, more than the {limit} bytes an input file may have",

@@ -47,7 +47,7 @@ pub fn parse_pep508(spec: &str) -> Result<Requirement, String> {
             RequirementError::Invalid(invalid) => {
                 let start = invalid.input.floor_char_boundary(invalid.start);
                 format!(
-                    "{} (at byte {start} of {}: {:?})",
+                    "{} (at byte {start} of a {}-byte line, from there: {:?})",
                     invalid.message,
                     invalid.input.len(),
                     clip(&invalid.input[start..])

@@ -291,6 +291,32 @@ fn nix_is_the_default_format_and_env_writes_a_directory() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+#[test]
+fn env_keeps_a_pyproject_input_under_its_own_name() {
+    let fixture = Fixture::new("requests\n");
+    let (dir, db_dir) = (fixture.dir.path(), fixture.db_dir());
+    let project = dir.join("project");
+    std::fs::create_dir(&project).expect("mkdir");
+    let pyproject = "[project]\nname = \"demo\"\ndependencies = [\"requests\"]\n";
+    std::fs::write(project.join("pyproject.toml"), pyproject).expect("write");
+    // The project directory itself is the environment directory: the input is rewritten with
+    // the text just read, the other files appear beside it.
+    let input = project.join("pyproject.toml");
+    let out = mach_nix(&[
+        "env",
+        project.to_str().expect("utf-8 path"),
+        "-r",
+        input.to_str().expect("utf-8 path"),
+        "--db-dir",
+        db_dir,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&input).expect("kept"), pyproject);
+    assert!(!project.join("requirements.in").exists());
+    let hashed = std::fs::read_to_string(project.join("requirements.txt")).expect("hashed");
+    assert!(hashed.contains("--hash=sha256:"), "{hashed}");
+}
+
 /// `mach-nix ARGS` with the file size limited to one block: writing more is killed by SIGXFSZ,
 /// as a kill or a full disk would stop a write.
 fn mach_nix_with_file_size_limit(args: &[&str]) -> Output {

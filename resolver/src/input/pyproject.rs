@@ -60,7 +60,10 @@ pub fn parse_pyproject(text: &str, path: &Path, extras: &[String]) -> Result<Inp
             })
             .ok_or_else(|| InputError::Invalid {
                 origin: line_of(key),
-                message: format!("{key} must be a list of strings"),
+                message: format!(
+                    "{} must be a list of strings",
+                    mach_nix_requirements::clip(key)
+                ),
             })
     };
     let mut add = |key: &str, specs: Vec<String>| -> Result<(), InputError> {
@@ -69,7 +72,7 @@ pub fn parse_pyproject(text: &str, path: &Path, extras: &[String]) -> Result<Inp
             let requirement =
                 mach_nix_requirements::parse_pep508(&spec).map_err(|why| InputError::Invalid {
                     origin: origin.clone(),
-                    message: format!("{key}: {why}"),
+                    message: format!("{}: {why}", mach_nix_requirements::clip(key)),
                 })?;
             input.requirements.push(Entry {
                 requirement,
