@@ -176,7 +176,6 @@ enum CliError {
         what: &'static str,
         protected: PathBuf,
     },
-
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -405,7 +404,7 @@ fn check_lock_name(output: &Path) -> Result<(), CliError> {
     })
 }
 
-/// The files of an `env` directory besides the Nix ones, and the name the input is kept under.
+/// The files `env` writes besides the kept input ([`kept_input_name`]).
 const ENV_FILES: [&str; 4] = [
     "default.nix",
     "shell.nix",
@@ -413,6 +412,7 @@ const ENV_FILES: [&str; 4] = [
     "requirements.txt",
 ];
 
+/// The name `env` keeps its input under: `requirements.in`, or `pyproject.toml` for a pyproject.
 fn kept_input_name(requirements: &Path) -> &'static str {
     if requirements
         .file_name()
