@@ -528,6 +528,75 @@ fn pylock_outputs_have_pep_751_names_and_say_how_they_were_made() {
     );
 }
 
+/// `uv ARGS` (uv is installed by `scripts/test.sh`, as for the agreement tests).
+fn uv(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new("uv")
+        .args(args)
+        .env("UV_OFFLINE", "1")
+        .env("UV_NO_CACHE", "1")
+        .output()
+        .expect("uv runs (scripts/test.sh installs it)")
+}
+
+// Regression: uv refused `gen`'s pylock when it was named `lock.toml`; the names `gen` accepts
+// are the ones uv reads, header comment included (offline: a dry run downloads nothing).
+#[test]
+fn uv_installs_from_the_pylock_files_gen_writes() {
+    let fixture = Fixture::new("requests\n");
+    let (dir, db_dir) = (fixture.dir.path(), fixture.db_dir());
+    let req = fixture.req();
+    let venv = dir.join("venv");
+    let out = uv(&["venv".as_ref(), "--quiet".as_ref(), venv.as_os_str()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let python = Command::new(venv.join("bin/python"))
+        .args([
+            "-c",
+            "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')",
+        ])
+        .output()
+        .expect("venv python runs");
+    let version = stdout(&python).trim().to_owned();
+    let install = |lock: &Path| {
+        let mut args: Vec<&std::ffi::OsStr> = vec!["pip".as_ref(), "install".as_ref()];
+        args.extend(["--dry-run".as_ref(), "--python".as_ref(), venv.as_os_str()]);
+        args.extend(["-r".as_ref(), lock.as_os_str()]);
+        uv(&args)
+    };
+    for name in ["pylock.toml", "pylock.web.toml"] {
+        let lock = dir.join(name);
+        let out = mach_nix(&[
+            "gen",
+            "-r",
+            &req,
+            "--db-dir",
+            db_dir,
+            "-p",
+            &version,
+            "--format",
+            "pylock",
+            "-o",
+            lock.to_str().expect("utf-8 path"),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let out = install(&lock);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("+ requests==2.32.0"),
+            "{name}: {}",
+            stderr(&out)
+        );
+        // The same file under a name `gen` refuses: uv refuses it too.
+        let renamed = dir.join("lock.toml");
+        std::fs::copy(&lock, &renamed).expect("copy");
+        let out = install(&renamed);
+        assert!(
+            stderr(&out).contains("not a valid PEP 751 filename"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
 // Regression: `-r /dev/zero` read until memory ran out; a FIFO hung.
 #[test]
 fn input_files_must_be_regular_and_bounded() {
