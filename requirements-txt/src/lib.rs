@@ -6,7 +6,7 @@
 //! What is understood: `#` comments, `\` continuations, a UTF-8 byte order mark (as pip),
 //! `-r`/`-c` includes in every pip spelling (`-r F`, `-rF`, `--requirement F`,
 //! `--requirement=F`, read relative to the including file, at most [`MAX_INCLUDE_DEPTH`] deep,
-//! a cycle refused with its chain), PEP 508 lines with extras, markers and `name @ url`, and
+//! a cycle refused with its chain, a file included twice read once), PEP 508 lines with extras, markers and `name @ url`, and
 //! per-requirement `--hash` options. Index options (`-i`, `--extra-index-url`, …) are accepted
 //! and ignored: the snapshot is the index. `--pre` allows pre-releases. Everything else pip
 //! accepts (`-e`, VCS and local paths, `--no-binary`, unknown options) is refused with file and

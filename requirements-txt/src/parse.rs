@@ -1,5 +1,6 @@
 //! The lines of a requirements file: logical lines, options, includes and requirements.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use db_format::types::{Requirement, RequirementError, parse_requirement};
@@ -30,8 +31,11 @@ pub fn parse_requirements_txt(text: &str, path: &Path) -> Result<RequirementsTxt
         files: vec![path.to_owned()],
         ..RequirementsTxt::default()
     };
-    let mut stack = vec![path.to_owned()];
-    parse_into(text, path, false, &mut input, &mut stack)?;
+    let mut includes = Includes {
+        stack: vec![path.to_owned()],
+        read: HashSet::new(),
+    };
+    parse_into(text, path, false, &mut input, &mut includes)?;
     Ok(input)
 }
 
@@ -56,6 +60,14 @@ pub fn parse_pep508(spec: &str) -> Result<Requirement, String> {
         };
         format!("not a PEP 508 requirement: {why}")
     })
+}
+
+/// The include state of one parse.
+struct Includes {
+    /// The files being read, outermost first (a file on it including itself is a cycle).
+    stack: Vec<PathBuf>,
+    /// Files already read (canonical path, as constraints): read again they add nothing.
+    read: HashSet<(PathBuf, bool)>,
 }
 
 /// Logical lines: continuations joined, comments removed; each with the line it starts on.
@@ -113,7 +125,7 @@ fn parse_into(
     path: &Path,
     as_constraints: bool,
     input: &mut RequirementsTxt,
-    stack: &mut Vec<PathBuf>,
+    includes: &mut Includes,
 ) -> Result<(), Error> {
     for (line, content) in logical_lines(text) {
         let origin = Origin {
@@ -121,7 +133,7 @@ fn parse_into(
             line,
         };
         if content.starts_with('-') {
-            parse_option_line(&content, path, &origin, input, stack)?;
+            parse_option_line(&content, path, &origin, input, includes)?;
             continue;
         }
         let entry = parse_requirement_line(&content, &origin)?;
@@ -139,7 +151,7 @@ fn parse_option_line(
     path: &Path,
     origin: &Origin,
     input: &mut RequirementsTxt,
-    stack: &mut Vec<PathBuf>,
+    includes: &mut Includes,
 ) -> Result<(), Error> {
     let tokens: Vec<&str> = content.split_whitespace().collect();
     let mut rest = tokens.iter();
@@ -165,7 +177,7 @@ fn parse_option_line(
                 message: format!("{name} needs a file name"),
             });
         };
-        return include_file(file, path, as_constraints, origin, input, stack);
+        return include_file(file, path, as_constraints, origin, input, includes);
     }
     if name == "--pre" {
         input.allow_prereleases = true;
@@ -203,7 +215,7 @@ fn include_file(
     as_constraints: bool,
     origin: &Origin,
     input: &mut RequirementsTxt,
-    stack: &mut Vec<PathBuf>,
+    includes: &mut Includes,
 ) -> Result<(), Error> {
     let included = path.parent().unwrap_or(Path::new(".")).join(file);
     // Compared as canonical paths: `-r ./a.txt` in a.txt is the same file.
@@ -211,6 +223,7 @@ fn include_file(
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
     };
+    let stack = &mut includes.stack;
     if let Some(first) = stack.iter().position(|seen| same(seen, &included)) {
         let chain: Vec<String> = stack[first..]
             .iter()
@@ -232,6 +245,12 @@ fn include_file(
             ),
         });
     }
+    // A file included twice the same way is read once: its lines would add nothing, and a chain
+    // of files each including the next twice would double the work at every level.
+    let key = std::fs::canonicalize(&included).unwrap_or_else(|_| included.clone());
+    if !includes.read.insert((key, as_constraints)) {
+        return Ok(());
+    }
     let text = read_text(&included).map_err(|err| Error::Invalid {
         origin: origin.clone(),
         message: match err {
@@ -245,9 +264,9 @@ fn include_file(
         },
     })?;
     input.files.push(included.clone());
-    stack.push(included.clone());
-    parse_into(&text, &included, as_constraints, input, stack)?;
-    stack.pop();
+    includes.stack.push(included.clone());
+    parse_into(&text, &included, as_constraints, input, includes)?;
+    includes.stack.pop();
     Ok(())
 }
 
@@ -415,6 +434,30 @@ mod tests {
             err.to_string(),
             format!("{b}:1: {a} includes itself (through {a} → {b} → {a})")
         );
+    }
+
+    // Regression: files each including the next one three times were read 3^depth times (a
+    // hang at 40 levels); 10 levels keep the failure quick.
+    #[test]
+    fn a_file_included_twice_is_read_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for i in 0..10 {
+            std::fs::write(
+                dir.path().join(format!("{i}.txt")),
+                format!(
+                    "-r {next}.txt\n-r ./{next}.txt\n-c {next}.txt\n",
+                    next = i + 1
+                ),
+            )
+            .expect("write");
+        }
+        std::fs::write(dir.path().join("10.txt"), "six\n").expect("write");
+        let input = parse_requirements_txt("-r 0.txt\nsix<2\n", &dir.path().join("main.txt"))
+            .expect("valid");
+        // main.txt, 0..=10 as requirements, 1..=10 as constraints.
+        assert_eq!(input.files.len(), 1 + 11 + 10);
+        assert_eq!(names(&input.requirements), ["six", "six"]);
+        assert_eq!(names(&input.constraints), ["six"]);
     }
 
     #[test]
