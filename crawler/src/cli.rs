@@ -64,7 +64,7 @@ pub struct CrawlArgs {
     #[arg(long)]
     pub packages_file: Option<PathBuf>,
     /// A requirements file whose projects start the crawl.
-    #[arg(long)]
+    #[arg(short = 'r', long)]
     pub requirements: Option<PathBuf>,
     /// Every project of the index (its root listing).
     #[arg(long)]

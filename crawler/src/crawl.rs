@@ -12,9 +12,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use db_format::types::{PackageName, Version, normalize_version};
-use uv_pep508::VerbatimUrl;
-
-type ParsedRequirement = uv_pep508::Requirement<VerbatimUrl>;
 use db_format::{FileKind, MetadataSource};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
@@ -166,58 +163,20 @@ pub fn run_key(start: &Start, options: &CrawlOptions) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// Read a requirements file's projects and the extras it asks of them (`-r` includes are
-/// followed).
+/// Read a requirements file's projects and the extras it asks of them, with the resolver's own
+/// parser and rules (`mach-nix-requirements`): every include spelling is followed, and what the
+/// resolver would refuse (`-e`, unknown options, VCS URLs) is refused here too, never skipped.
+/// `-c` constraints name no project to crawl.
 pub fn requirements_wanted(path: &Path) -> Result<Vec<Wanted>> {
-    let text = fs_err::read_to_string(path)?;
-    let mut names = Vec::new();
-    let mut logical = String::new();
-    let mut first_line = 0;
-    for (number, raw) in text.lines().enumerate() {
-        let line = raw.split(" #").next().unwrap_or_default();
-        let line = if line.trim_start().starts_with('#') {
-            ""
-        } else {
-            line
-        };
-        if logical.is_empty() {
-            first_line = number + 1;
-        }
-        if let Some(continued) = line.strip_suffix('\\') {
-            logical.push_str(continued);
-            continue;
-        }
-        logical.push_str(line);
-        let entry = std::mem::take(&mut logical);
-        let entry = entry.trim();
-        if entry.is_empty() {
-            continue;
-        }
-        if let Some(include) = entry
-            .strip_prefix("-r ")
-            .or_else(|| entry.strip_prefix("--requirement "))
-        {
-            let included = path.parent().unwrap_or(Path::new(".")).join(include.trim());
-            names.extend(requirements_wanted(&included)?);
-            continue;
-        }
-        if entry.starts_with('-') {
-            // Options (`--index-url`, `-c`, `--hash` lines) name no project.
-            continue;
-        }
-        let requirement_text = entry.split(" --hash").next().unwrap_or(entry);
-        let requirement =
-            ParsedRequirement::from_str(requirement_text).map_err(|err| Error::Input {
-                file: path.to_path_buf(),
-                line: first_line,
-                message: format!("not a PEP 508 requirement: {err}"),
-            })?;
-        names.push(Wanted {
-            name: requirement.name,
-            extras: requirement.extras.to_vec(),
-        });
-    }
-    Ok(names)
+    let file = mach_nix_requirements::read_requirements_txt(path)?;
+    Ok(file
+        .requirements
+        .into_iter()
+        .map(|entry| Wanted {
+            name: entry.requirement.name,
+            extras: entry.requirement.extras.to_vec(),
+        })
+        .collect())
 }
 
 /// Names listed in a root index page: PEP 691 JSON, or the HTML of PEP 503.
@@ -698,5 +657,33 @@ mod tests {
         fs_err::write(&main, "ok\nnot a (valid requirement\n").expect("writes");
         let err = requirements_wanted(&main).expect_err("invalid");
         assert!(err.to_string().contains("requirements.txt:2:"), "{err}");
+    }
+
+    // Regression: `-rF` and `--requirement=F` includes were skipped (their projects were never
+    // crawled), an include cycle overflowed the stack, and `-e` lines were dropped silently.
+    #[test]
+    fn requirements_files_are_read_with_the_resolvers_rules() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs_err::write(dir.path().join("a.txt"), "six\n").expect("writes");
+        fs_err::write(dir.path().join("b.txt"), "attrs\n").expect("writes");
+        fs_err::write(dir.path().join("c.txt"), "idna<4\n").expect("writes");
+        let main = dir.path().join("requirements.txt");
+        fs_err::write(&main, "-ra.txt\n--requirement=b.txt\n-c c.txt\nflask\n").expect("writes");
+        let keys: Vec<String> = requirements_wanted(&main)
+            .expect("parses")
+            .iter()
+            .flat_map(Wanted::keys)
+            .collect();
+        assert_eq!(keys, ["six", "attrs", "flask"]);
+        fs_err::write(dir.path().join("a.txt"), "-r requirements.txt\n").expect("writes");
+        let err = requirements_wanted(&main).expect_err("cycle");
+        assert!(err.to_string().contains("includes itself"), "{err}");
+        fs_err::write(&main, "six\n-e ./local\n").expect("writes");
+        let err = requirements_wanted(&main).expect_err("editable");
+        assert!(
+            err.to_string()
+                .contains("requirements.txt:2: the option -e is not supported"),
+            "{err}"
+        );
     }
 }

@@ -50,6 +50,8 @@ pub enum Error {
         line: usize,
         message: String,
     },
+    #[error(transparent)]
+    Requirements(#[from] mach_nix_requirements::Error),
     #[error("{0}")]
     Usage(String),
     #[error("{project}: {source}")]

@@ -4,6 +4,14 @@
 //!
 //! Exit codes: 0 success, 1 the requirements cannot be resolved (or `show` finds nothing),
 //! 2 bad arguments, input files or snapshot.
+//!
+//! Outputs never leave a half-written file: `gen -o` replaces its file atomically
+//! ([`db_format::atomic`]); `env DIR` first resolves and renders everything, writes all new
+//! files into a staging directory inside DIR (fsynced), and only then renames them over the old
+//! ones, so a failure or a kill before that point leaves DIR as it was, and the renames
+//! themselves take microseconds. An output path that is an input file (the requirements and
+//! their includes, `--nixpkgs-json`, a `--providers` file) or the snapshot (the `--db` file, or
+//! the snapshot directory's `HEX.mnxdb` and `latest`) is refused, compared by canonical path.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -40,12 +48,14 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Nix)]
         format: Format,
-        /// Write here instead of standard output.
+        /// Write here instead of standard output (replaced atomically). A pylock must be named
+        /// `pylock.toml` or `pylock.NAME.toml` (PEP 751).
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
     /// Resolve requirements and write a Nix environment directory (default.nix, shell.nix,
-    /// pylock.toml, requirements.txt): `nix-shell DIR` enters it.
+    /// pylock.toml, the hashed requirements.txt, and the input as requirements.in or
+    /// pyproject.toml): `nix-shell DIR` enters it.
     Env {
         /// The directory to write (created if missing).
         dir: PathBuf,
@@ -149,6 +159,23 @@ enum CliError {
     CondaUnsupported(&'static str),
     #[error("--manylinux {0:?}: expected a glibc version like 2.28")]
     BadGlibc(String),
+    #[error(
+        "-o {}: installers take a PEP 751 lock only as pylock.toml or pylock.NAME.toml; \
+         use -o {}",
+        path.display(),
+        path.with_file_name(suggestion).display()
+    )]
+    LockFileName { path: PathBuf, suggestion: String },
+    #[error(
+        "{}: it is {what} {}; refusing to overwrite it (write the output elsewhere)",
+        output.display(),
+        protected.display()
+    )]
+    OverwritesInput {
+        output: PathBuf,
+        what: &'static str,
+        protected: PathBuf,
+    },
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -181,18 +208,11 @@ impl CliError {
     }
 }
 
+/// An input file other than the requirements: bounded like them (regular files, at most
+/// [`mach_nix_requirements::MAX_FILE_SIZE`]).
 fn read(path: &Path) -> Result<String, CliError> {
-    std::fs::read_to_string(path).map_err(|source| CliError::Io {
-        path: path.to_owned(),
-        source,
-    })
-}
-
-fn write(path: &Path, text: &str) -> Result<(), CliError> {
-    std::fs::write(path, text).map_err(|source| CliError::Io {
-        path: path.to_owned(),
-        source,
-    })
+    mach_nix_requirements::read_text(path)
+        .map_err(|err| CliError::Input(crate::input::InputError::Requirements(err)))
 }
 
 fn target(args: &ResolveArgs) -> Result<TargetEnv, CliError> {
@@ -229,6 +249,88 @@ fn providers(spec: Option<&str>) -> Result<ProviderConfig, CliError> {
 /// input, its text, and the snapshot.
 type Prepared = (ResolveOptions, Input, String, Snapshot, SnapshotPin);
 
+/// The files an output must not replace: the inputs read for `args` (`input_files`: the
+/// requirements and their includes) and the snapshot `pin` names, each with what it is.
+fn protected_paths(
+    args: &ResolveArgs,
+    input_files: &[PathBuf],
+    pin: &SnapshotPin,
+) -> Vec<(&'static str, PathBuf)> {
+    let mut protected: Vec<(&'static str, PathBuf)> = input_files
+        .iter()
+        .map(|file| ("the input file", file.clone()))
+        .collect();
+    protected.extend(
+        args.nixpkgs_json
+            .iter()
+            .map(|file| ("the --nixpkgs-json file", file.clone())),
+    );
+    if let Some(spec) = args
+        .providers
+        .as_deref()
+        .filter(|spec| spec.ends_with(".toml"))
+    {
+        protected.push(("the --providers file", PathBuf::from(spec)));
+    }
+    match args.db.db.as_deref() {
+        Some(db) if !db.starts_with("sha256:") => protected.push(("the snapshot", db.into())),
+        _ => {
+            // A snapshot directory holds `HEX.mnxdb` files and `latest` (crate::db).
+            let dir = args
+                .db
+                .db_dir
+                .clone()
+                .unwrap_or_else(crate::db::default_dir);
+            protected.push(("the snapshot", dir.join(format!("{}.mnxdb", pin.sha256))));
+            protected.push(("the snapshot directory's pointer", dir.join("latest")));
+        }
+    }
+    protected
+}
+
+/// `path` with its directory resolved (the file itself need not exist yet).
+fn canonical(path: &Path) -> PathBuf {
+    if let Ok(path) = std::fs::canonicalize(path) {
+        return path;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            std::fs::canonicalize(dir).map_or_else(|_| path.to_owned(), |dir| dir.join(name))
+        }
+        _ => path.to_owned(),
+    }
+}
+
+/// Refuse to write `outputs` over one of `protected`.
+fn check_outputs(
+    outputs: &[PathBuf],
+    protected: &[(&'static str, PathBuf)],
+) -> Result<(), CliError> {
+    let protected: Vec<_> = protected
+        .iter()
+        .map(|(what, path)| (*what, path, canonical(path)))
+        .collect();
+    for output in outputs {
+        let resolved = canonical(output);
+        if let Some((what, path, _)) = protected
+            .iter()
+            .find(|(_, _, canonical)| &resolved == canonical)
+        {
+            return Err(CliError::OverwritesInput {
+                output: output.clone(),
+                what,
+                protected: (*path).clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn prepare(args: &ResolveArgs, providers_spec: Option<&str>) -> Result<Prepared, CliError> {
     let options = ResolveOptions {
         target: target(args)?,
@@ -251,10 +353,114 @@ fn prepare(args: &ResolveArgs, providers_spec: Option<&str>) -> Result<Prepared,
     Ok((options, input, text, snapshot, pin))
 }
 
-/// Resolve as `gen` and `env` do; returns the resolution and the input file's text.
-fn resolve_args(args: &ResolveArgs) -> Result<(Resolution, String), CliError> {
+/// Resolve as `gen` and `env` do, once it is clear that `outputs` replace no input; returns the
+/// resolution and the input file's text.
+fn resolve_args(args: &ResolveArgs, outputs: &[PathBuf]) -> Result<(Resolution, String), CliError> {
     let (options, input, text, snapshot, pin) = prepare(args, args.providers.as_deref())?;
+    check_outputs(outputs, &protected_paths(args, &input.files, &pin))?;
     Ok((resolve(&snapshot, pin, &input, &options)?, text))
+}
+
+/// The command line, quoted as a shell reads it, for the header of generated files.
+fn command_line() -> String {
+    let words: Vec<String> = std::iter::once("mach-nix".to_owned())
+        .chain(
+            std::env::args_os()
+                .skip(1)
+                .map(|arg| arg.to_string_lossy().into_owned()),
+        )
+        .map(|word| {
+            if word.chars().any(char::is_control) {
+                // A newline would end the comment the command is written in.
+                format!("{word:?}")
+            } else {
+                shlex::try_quote(&word).map_or_else(|_| format!("{word:?}"), |q| q.into_owned())
+            }
+        })
+        .collect();
+    words.join(" ")
+}
+
+/// `text` with a first comment saying which command generated it (as uv writes one).
+fn with_header(text: &str) -> String {
+    format!(
+        "# This file was generated by mach-nix via the following command:\n#    {}\n{text}",
+        command_line()
+    )
+}
+
+/// Refuse a pylock `output` whose name installers refuse.
+fn check_lock_name(output: &Path) -> Result<(), CliError> {
+    let name = output
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if crate::output::pylock::is_lock_file_name(&name) {
+        return Ok(());
+    }
+    Err(CliError::LockFileName {
+        path: output.to_owned(),
+        suggestion: crate::output::pylock::lock_file_name_for(&name),
+    })
+}
+
+/// The files `env` writes besides the kept input ([`kept_input_name`]).
+const ENV_FILES: [&str; 4] = [
+    "default.nix",
+    "shell.nix",
+    "pylock.toml",
+    "requirements.txt",
+];
+
+/// The name `env` keeps its input under: `requirements.in`, or `pyproject.toml` for a pyproject.
+fn kept_input_name(requirements: &Path) -> &'static str {
+    if requirements
+        .file_name()
+        .is_some_and(|name| name == "pyproject.toml")
+    {
+        "pyproject.toml"
+    } else {
+        "requirements.in"
+    }
+}
+
+/// `mach-nix env DIR`: resolve and render everything, stage the new files inside DIR, then
+/// rename them over the old ones (see the module doc).
+fn env(dir: &Path, args: &ResolveArgs) -> Result<(), CliError> {
+    let kept = kept_input_name(&args.requirements);
+    let mut outputs: Vec<PathBuf> = ENV_FILES.iter().map(|name| dir.join(name)).collect();
+    // The kept input may be the input itself (`env DIR -r DIR/requirements.in`): it is
+    // rewritten with the text just read from it.
+    let kept_path = dir.join(kept);
+    if canonical(&kept_path) != canonical(&args.requirements) {
+        outputs.push(kept_path);
+    }
+    let (resolution, text) = resolve_args(args, &outputs)?;
+    let lock = with_header(&crate::output::pylock::render(&resolution));
+    let hashed = with_header(&crate::output::requirements::render(&resolution));
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| CliError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let staging = tempfile::Builder::new()
+        .prefix(db_format::atomic::TEMP_PREFIX)
+        .tempdir_in(dir)
+        .map_err(io(dir))?;
+    crate::output::nix::write_env(staging.path(), &resolution, &hashed, &lock)?;
+    std::fs::write(staging.path().join(kept), &text).map_err(io(&staging.path().join(kept)))?;
+    let names = ENV_FILES.iter().chain([&kept]);
+    for name in names.clone() {
+        let path = staging.path().join(name);
+        std::fs::File::open(&path)
+            .and_then(|file| file.sync_all())
+            .map_err(io(&path))?;
+    }
+    for name in names {
+        let target = dir.join(name);
+        std::fs::rename(staging.path().join(name), &target).map_err(io(&target))?;
+    }
+    db_format::atomic::sync_dir(dir).map_err(io(dir))
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
@@ -264,26 +470,26 @@ fn run(cli: Cli) -> Result<(), CliError> {
             format,
             output,
         } => {
+            if let (Some(path), Format::Pylock) = (&output, format)
+                && !is_device(path)
+            {
+                check_lock_name(path)?;
+            }
+            let outputs: Vec<PathBuf> = output.iter().cloned().collect();
             // conda: `conda/CHANNEL` providers resolve and render through crate::conda.
-            if let Some(text) = conda_gen(&resolve, format)? {
+            if let Some(text) = conda_gen(&resolve, format, &outputs)? {
                 return emit(output.as_deref(), &text);
             }
-            let (resolution, _) = resolve_args(&resolve)?;
+            let (resolution, _) = resolve_args(&resolve, &outputs)?;
             let text = match format {
                 // Nix output: rendered by the Nix-generation module.
                 Format::Nix => crate::output::nix::render(&resolution)?,
-                Format::Pylock => crate::output::pylock::render(&resolution),
-                Format::Requirements => crate::output::requirements::render(&resolution),
+                Format::Pylock => with_header(&crate::output::pylock::render(&resolution)),
+                Format::Requirements => {
+                    with_header(&crate::output::requirements::render(&resolution))
+                }
             };
-            match output {
-                Some(path) => write(&path, &text),
-                None => std::io::stdout()
-                    .write_all(text.as_bytes())
-                    .map_err(|source| CliError::Io {
-                        path: PathBuf::from("<stdout>"),
-                        source,
-                    }),
-            }
+            emit(output.as_deref(), &text)
         }
         Command::Env { dir, resolve } => {
             if conda_providers(&resolve)?.is_some() {
@@ -291,11 +497,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     "`mach-nix env` does not take them yet; use `mach-nix gen` (Nix output)",
                 ));
             }
-            let (resolution, text) = resolve_args(&resolve)?;
-            let lock = crate::output::pylock::render(&resolution);
-            // Nix environment directory: written by the Nix-generation module.
-            crate::output::nix::write_env(&dir, &resolution, &text, &lock)?;
-            Ok(())
+            env(&dir, &resolve)
         }
         Command::Show { name, db, json } => {
             let dir = db.db_dir.clone().unwrap_or_else(crate::db::default_dir);
@@ -331,7 +533,11 @@ fn conda_providers(
 }
 
 /// `gen` with conda providers: the Nix of the mixed resolution; `None` without conda providers.
-fn conda_gen(args: &ResolveArgs, format: Format) -> Result<Option<String>, CliError> {
+fn conda_gen(
+    args: &ResolveArgs,
+    format: Format,
+    outputs: &[PathBuf],
+) -> Result<Option<String>, CliError> {
     let Some((rest, conda)) = conda_providers(args)? else {
         return Ok(None);
     };
@@ -341,6 +547,7 @@ fn conda_gen(args: &ResolveArgs, format: Format) -> Result<Option<String>, CliEr
         ));
     }
     let (options, input, _, snapshot, pin) = prepare(args, rest.as_deref())?;
+    check_outputs(outputs, &protected_paths(args, &input.files, &pin))?;
     let system = options.target.system;
     let (major, minor) = crate::target::NIXPKGS_GLIBC;
     let glibc = args
@@ -374,10 +581,28 @@ fn conda_gen(args: &ResolveArgs, format: Format) -> Result<Option<String>, CliEr
     Ok(Some(crate::conda::nix::render_mixed(&mixed)?))
 }
 
-/// Write `text` to `output`, or to stdout.
+/// Whether `path` is a device or FIFO (`/dev/null`, a process substitution): written to as it
+/// is, never replaced, and not held to a lock file's naming rule.
+fn is_device(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir())
+}
+
+/// Write `text` to `output`, or to stdout. A regular file (or a new one) is replaced
+/// atomically; a device or FIFO (`-o /dev/null`) is written to as it is, never replaced.
 fn emit(output: Option<&Path>, text: &str) -> Result<(), CliError> {
     match output {
-        Some(path) => write(path, text),
+        Some(path) if is_device(path) => std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut file| file.write_all(text.as_bytes()))
+            .map_err(|source| CliError::Io {
+                path: path.to_owned(),
+                source,
+            }),
+        Some(path) => db_format::atomic::write(path, text.as_bytes()).map_err(|err| CliError::Io {
+            path: err.path,
+            source: err.source,
+        }),
         None => std::io::stdout()
             .write_all(text.as_bytes())
             .map_err(|source| CliError::Io {

@@ -35,14 +35,13 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::rc::Rc;
-use std::str::FromStr;
 
 use db_format::types::{ExtraName, PackageName, Requirement, Version};
 use db_format::{DependencyRecord, MetadataSource, Project, Snapshot};
 use pubgrub::{
     Dependencies, DependencyProvider, PackageResolutionStatistics, PubGrubError, Ranges,
 };
-use uv_pep508::{VerbatimUrl, VersionOrUrl};
+use uv_pep508::VersionOrUrl;
 
 use crate::input::{Entry, Input};
 use crate::provider::{
@@ -453,9 +452,13 @@ impl<'a> Solver<'a> {
         }
         let env = &self.options.target.markers;
         for spec in specs {
-            let requirement = match Requirement::<VerbatimUrl>::from_str(spec) {
+            // Snapshot strings are untrusted too: nesting bounded, echo clipped.
+            let requirement = match mach_nix_requirements::parse_pep508(spec) {
                 Ok(requirement) => requirement,
-                Err(err) => return Ok(Err(Unusable::BadMetadata(format!("{spec:?}: {err}")))),
+                Err(why) => {
+                    let spec = mach_nix_requirements::clip(spec);
+                    return Ok(Err(Unusable::BadMetadata(format!("{spec:?}: {why}"))));
+                }
             };
             let applies = match part {
                 Part::Run | Part::Build => requirement.marker.evaluate(env, &[]),

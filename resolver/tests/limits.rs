@@ -121,3 +121,34 @@ fn a_conflict_too_wide_to_search_stops_at_the_step_bound() {
         "{err}"
     );
 }
+
+// Regression: a snapshot record whose requirement nests 20,000 parentheses overflowed the
+// stack of uv's marker parser (the snapshot's strings were parsed unbounded).
+#[test]
+fn a_stored_requirement_nested_too_deep_refuses_only_that_release() {
+    let deep = format!(
+        "leaf; {}python_version > '3'{}",
+        "(".repeat(20_000),
+        ")".repeat(20_000)
+    );
+    let universe = common::universe(&[
+        ("app", "2.0", &[deep.as_str()]),
+        ("app", "1.0", &["leaf"]),
+        ("leaf", "1.0", &[]),
+    ]);
+    let resolution = run(&universe, "app\n", DEFAULT_MAX_STEPS).expect("app 1.0 is usable");
+    let app = resolution
+        .packages
+        .iter()
+        .find(|package| package.name == "app")
+        .expect("app resolved");
+    assert_eq!(app.version, "1.0");
+    let text = run(&universe, "app==2.0\n", DEFAULT_MAX_STEPS)
+        .expect_err("app 2.0 is refused")
+        .to_string();
+    assert!(
+        text.contains("its metadata is invalid") && text.contains("parentheses nested 65 deep"),
+        "{text}"
+    );
+    assert!(text.len() < 5_000, "bounded: {} bytes", text.len());
+}

@@ -1,41 +1,18 @@
-//! What the user asks for: requirements read from a `requirements.txt` (as pip reads it) or from
-//! a `pyproject.toml` `[project]` table, each remembered with the file and line it came from so
-//! that every later error can point there.
+//! What the user asks for: requirements read from a `requirements.txt` (with the workspace's one
+//! pip-syntax parser, `mach-nix-requirements`, which the crawler's `--requirements` uses too) or
+//! from a `pyproject.toml` `[project]` table, each remembered with the file and line it came from
+//! so that every later error can point there. Input files are read by
+//! [`mach_nix_requirements::read_text`]: regular files only, at most
+//! [`mach_nix_requirements::MAX_FILE_SIZE`] bytes, UTF-8 with an optional byte order mark.
 
 mod pyproject;
-mod requirements_txt;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use db_format::types::{Requirement, VersionSpecifiers};
+use db_format::types::VersionSpecifiers;
 
+pub use mach_nix_requirements::{Entry, Origin};
 pub use pyproject::parse_pyproject;
-pub use requirements_txt::parse_requirements_txt;
-
-/// Where a requirement was written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    pub file: PathBuf,
-    /// 1-based; for a continued line, the line it starts on.
-    pub line: usize,
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file.display(), self.line)
-    }
-}
-
-/// One requirement with its origin and the hashes pip's `--hash` allowed for it.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub requirement: Requirement,
-    /// sha256 digests from `--hash=sha256:…`; when present, only files with one of them may be
-    /// chosen (pip's hash-checking mode).
-    pub hashes: Vec<[u8; 32]>,
-    pub origin: Origin,
-}
 
 /// Everything one input file (and the files it includes) asks for.
 #[derive(Debug, Clone, Default)]
@@ -48,37 +25,41 @@ pub struct Input {
     pub allow_prereleases: bool,
     /// A pyproject's `requires-python`, checked against the target.
     pub requires_python: Option<(VersionSpecifiers, Origin)>,
+    /// Every file read: the input itself, then its includes (outputs must not overwrite them).
+    pub files: Vec<PathBuf>,
 }
 
 /// An input file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("cannot read {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Requirements(#[from] mach_nix_requirements::Error),
     #[error("{origin}: {message}")]
     Invalid { origin: Origin, message: String },
-    #[error("{origin}: {what} is not supported: {hint}")]
-    Unsupported {
-        origin: Origin,
-        what: String,
-        hint: &'static str,
-    },
-    #[error("{origin}: {} includes itself (through {})", file.display(), chain)]
-    IncludeCycle {
-        origin: Origin,
-        file: PathBuf,
-        chain: String,
-    },
+}
+
+impl From<mach_nix_requirements::RequirementsTxt> for Input {
+    fn from(file: mach_nix_requirements::RequirementsTxt) -> Self {
+        Input {
+            requirements: file.requirements,
+            constraints: file.constraints,
+            allow_prereleases: file.allow_prereleases,
+            requires_python: None,
+            files: file.files,
+        }
+    }
+}
+
+/// Parse `text`, the content of the requirements file `path`; includes are read relative to
+/// `path`'s directory.
+pub fn parse_requirements_txt(text: &str, path: &Path) -> Result<Input, InputError> {
+    Ok(mach_nix_requirements::parse_requirements_txt(text, path)?.into())
 }
 
 /// Read a requirements file or a `pyproject.toml` (chosen by the file name), with `extras` of
 /// the project (pyproject only).
 pub fn read_input(path: &Path, extras: &[String]) -> Result<(Input, String), InputError> {
-    let text = read_file(path)?;
+    let text = mach_nix_requirements::read_text(path)?;
     let input = if path
         .file_name()
         .is_some_and(|name| name == "pyproject.toml")
@@ -88,11 +69,4 @@ pub fn read_input(path: &Path, extras: &[String]) -> Result<(Input, String), Inp
         parse_requirements_txt(&text, path)?
     };
     Ok((input, text))
-}
-
-fn read_file(path: &Path) -> Result<String, InputError> {
-    std::fs::read_to_string(path).map_err(|source| InputError::Io {
-        path: path.to_owned(),
-        source,
-    })
 }

@@ -4,8 +4,7 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use db_format::types::{Requirement, VersionSpecifiers};
-use uv_pep508::VerbatimUrl;
+use db_format::types::VersionSpecifiers;
 
 use super::{Entry, Input, InputError, Origin};
 
@@ -46,7 +45,10 @@ pub fn parse_pyproject(text: &str, path: &Path, extras: &[String]) -> Result<Inp
         }
         origin_at(found.unwrap_or(0))
     };
-    let mut input = Input::default();
+    let mut input = Input {
+        files: vec![path.to_owned()],
+        ..Input::default()
+    };
     let strings = |key: &str, value: &toml::Value| -> Result<Vec<String>, InputError> {
         value
             .as_array()
@@ -58,16 +60,19 @@ pub fn parse_pyproject(text: &str, path: &Path, extras: &[String]) -> Result<Inp
             })
             .ok_or_else(|| InputError::Invalid {
                 origin: line_of(key),
-                message: format!("{key} must be a list of strings"),
+                message: format!(
+                    "{} must be a list of strings",
+                    mach_nix_requirements::clip(key)
+                ),
             })
     };
     let mut add = |key: &str, specs: Vec<String>| -> Result<(), InputError> {
         for spec in specs {
             let origin = line_of(&spec);
             let requirement =
-                Requirement::<VerbatimUrl>::from_str(&spec).map_err(|err| InputError::Invalid {
+                mach_nix_requirements::parse_pep508(&spec).map_err(|why| InputError::Invalid {
                     origin: origin.clone(),
-                    message: format!("{key}: not a PEP 508 requirement: {err}"),
+                    message: format!("{}: {why}", mach_nix_requirements::clip(key)),
                 })?;
             input.requirements.push(Entry {
                 requirement,
@@ -167,6 +172,26 @@ Fast_IO = ["orjson"]
         for (at, entry) in input.requirements.iter().enumerate() {
             assert_eq!(entry.origin.line, at + 4, "{}", entry.requirement);
         }
+    }
+
+    // Regression: 20,000 nested parentheses in a dependency overflowed the stack of uv's
+    // marker parser, with no file or line.
+    #[test]
+    fn deep_nesting_is_an_error_with_file_and_line() {
+        let text = format!(
+            "[project]\nname = \"x\"\ndependencies = [\n  \"foo; {}python_version > '3'{}\",\n]\n",
+            "(".repeat(20_000),
+            ")".repeat(20_000)
+        );
+        let err = parse_pyproject(&text, Path::new("pyproject.toml"), &[]).expect_err("too deep");
+        let message = err.to_string();
+        assert!(
+            message.starts_with(
+                "pyproject.toml:4: dependencies: not a PEP 508 requirement: parentheses nested 65 deep"
+            ),
+            "{message}"
+        );
+        assert!(message.len() < 500, "{} bytes", message.len());
     }
 
     #[test]

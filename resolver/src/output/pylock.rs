@@ -10,6 +10,33 @@ use db_format::{File, FileKind};
 
 use crate::resolution::{Provider, Resolution, ResolvedPackage};
 
+/// Whether installers take a lock file named `name`: PEP 751 allows `pylock.toml` and names
+/// matching `^pylock\.([^.]+)\.toml$`, and uv refuses every other name.
+pub fn is_lock_file_name(name: &str) -> bool {
+    name == "pylock.toml"
+        || name
+            .strip_prefix("pylock.")
+            .and_then(|rest| rest.strip_suffix(".toml"))
+            .is_some_and(|middle| !middle.is_empty() && !middle.contains('.'))
+}
+
+/// The PEP 751 name nearest to `name`: `lock.toml` → `pylock.lock.toml`.
+pub fn lock_file_name_for(name: &str) -> String {
+    let stem = name.strip_suffix(".toml").unwrap_or(name);
+    let stem = stem.strip_prefix("pylock").unwrap_or(stem);
+    let middle: String = stem
+        .chars()
+        .map(|c| if c == '.' { '-' } else { c })
+        .collect::<String>()
+        .trim_matches('-')
+        .to_owned();
+    if middle.is_empty() {
+        "pylock.toml".to_owned()
+    } else {
+        format!("pylock.{middle}.toml")
+    }
+}
+
 /// A TOML basic string (quoted and escaped).
 fn quote(value: &str) -> String {
     toml::Value::String(value.to_owned()).to_string()
@@ -169,6 +196,33 @@ mod tests {
             dependencies: Vec::new(),
             build_dependencies: Vec::new(),
             build_backend: None,
+        }
+    }
+
+    // Regression: `-o lock.toml` was written, then refused by uv ("not a valid PEP 751
+    // filename").
+    #[test]
+    fn lock_file_names_follow_pep_751() {
+        for good in ["pylock.toml", "pylock.dev.toml", "pylock.x86_64-linux.toml"] {
+            assert!(is_lock_file_name(good), "{good}");
+        }
+        for bad in [
+            "lock.toml",
+            "pylock.a.b.toml",
+            "pylock..toml",
+            "pylock.toml.bak",
+            "Pylock.toml",
+        ] {
+            assert!(!is_lock_file_name(bad), "{bad}");
+        }
+        for (name, nearest) in [
+            ("lock.toml", "pylock.lock.toml"),
+            ("pylock.a.b.toml", "pylock.a-b.toml"),
+            ("pylock..toml", "pylock.toml"),
+            ("env.lock", "pylock.env-lock.toml"),
+        ] {
+            assert_eq!(lock_file_name_for(name), nearest);
+            assert!(is_lock_file_name(&lock_file_name_for(name)));
         }
     }
 

@@ -3,8 +3,9 @@
 //! Public API (the CLI calls these):
 //! - `pub fn render(resolution: &Resolution) -> Result<String, NixError>`: the whole file;
 //! - `pub fn write_env(dir: &Path, resolution: &Resolution, requirements_text: &str, lock_toml: &str)
-//!   -> Result<(), NixError>`: writes `default.nix`, `shell.nix`, `requirements.txt` and
-//!   `pylock.toml` into `dir` (created if missing; each file replaced atomically), so that
+//!   -> Result<(), NixError>`: writes `default.nix`, `shell.nix`, `requirements.txt` (the hashed
+//!   lock the CLI passes) and `pylock.toml` into `dir` (created if missing; each file replaced
+//!   atomically), so that
 //!   `nix-shell dir` enters the environment.
 //!
 //! Both return [`NixError`] rather than a bare `String`/`io::Result`: a resolution that breaks the
@@ -231,7 +232,7 @@ fn nix_indented_string(text: &str, indent: &str) -> String {
 }
 
 /// Write the `mach-nix env` directory: `default.nix` (the expression), `shell.nix`, the lock
-/// (`pylock.toml`) and the input requirements (`requirements.txt`).
+/// (`pylock.toml`) and the hashed requirements (`requirements.txt`).
 pub fn write_env(
     dir: &Path,
     resolution: &Resolution,
