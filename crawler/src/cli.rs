@@ -97,26 +97,26 @@ pub struct CrawlArgs {
     /// Keep only the newest N releases of each project.
     #[arg(long)]
     pub max_releases: Option<usize>,
-    /// Most HTTP requests in flight.
-    #[arg(long, default_value_t = 16)]
-    pub concurrency: usize,
-    /// Most requests started per second (0: unlimited).
-    #[arg(long, default_value_t = 20.0)]
+    /// Most HTTP requests in flight (1 to 64).
+    #[arg(long, default_value_t = 16, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Most requests started per second (0: unlimited; else 0.01 to 10000).
+    #[arg(long, default_value_t = 20.0, allow_negative_numbers = true, value_parser = parse_rate)]
     pub rate: f64,
-    /// Projects fetched at once.
-    #[arg(long, default_value_t = 8)]
-    pub projects_in_flight: usize,
-    /// Timeout of one request attempt, in seconds.
-    #[arg(long, default_value_t = 60.0)]
+    /// Projects fetched at once (1 to 1024).
+    #[arg(long, default_value_t = 8, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub projects_in_flight: u16,
+    /// Timeout of one request attempt, in seconds (0.1 to 3600).
+    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true, value_parser = parse_timeout)]
     pub timeout: f64,
-    /// Retries after a failed attempt.
-    #[arg(long, default_value_t = 5)]
+    /// Retries after a failed attempt (0 to 100).
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(0..=100))]
     pub retries: u32,
-    /// The first retry's backoff in milliseconds (doubled each time).
-    #[arg(long, default_value_t = 500)]
+    /// The first retry's backoff in milliseconds, doubled each time (0 to 600000).
+    #[arg(long, default_value_t = 500, allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(0..=600_000))]
     pub backoff_ms: u64,
-    /// Seconds between progress lines when not on a terminal.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds between progress lines when not on a terminal (1 to 86400).
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub progress_every: u64,
     /// Write the crawl report (with request and byte counts) as JSON here.
     #[arg(long)]
@@ -137,8 +137,8 @@ pub struct CrawlArgs {
     #[arg(long)]
     pub build_sdists: bool,
     /// Most sandboxed sdist builds at once (with `--build-sdists`).
-    #[arg(long, default_value_t = 2)]
-    pub build_concurrency: usize,
+    #[arg(long, default_value_t = 2, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub build_concurrency: u16,
 }
 
 /// The sandboxed sdist builder of `--build-sdists`: build requirements from the crawled
@@ -154,9 +154,42 @@ fn sdist_builder(args: &CrawlArgs, index_url: &Url) -> Result<Option<crate::buil
         crate::build::WheelSource::Index(simple.to_string()),
         std::env::temp_dir().join("mach-nix-build-envs"),
     );
-    crate::build::Builder::new(options, args.build_concurrency)
+    crate::build::Builder::new(options, usize::from(args.build_concurrency))
         .map(Some)
         .map_err(|err| Error::Usage(format!("--build-sdists: {err}")))
+}
+
+/// A decimal number within `range`, for `--timeout` and `--rate`: finite, so neither `inf`,
+/// `NaN` nor `1e300` reaches `Duration` (which panics on them).
+fn bounded_float(text: &str, range: std::ops::RangeInclusive<f64>) -> Result<f64, String> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if !value.is_finite() || !range.contains(&value) {
+        return Err(format!(
+            "{text:?} is out of range: expected {} to {}",
+            range.start(),
+            range.end()
+        ));
+    }
+    Ok(value)
+}
+
+/// `--timeout`: seconds, 0.1 to one hour.
+fn parse_timeout(text: &str) -> Result<f64, String> {
+    bounded_float(text, 0.1..=3600.0)
+}
+
+/// `--rate`: 0 (unlimited) or 0.01 to 10000 requests per second.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate = bounded_float(text, 0.0..=10_000.0)?;
+    if rate != 0.0 && rate < 0.01 {
+        return Err(format!(
+            "{text:?} is out of range: expected 0 (unlimited) or 0.01 to 10000"
+        ));
+    }
+    Ok(rate)
 }
 
 /// Parse a time: RFC 3339, `YYYY-MM-DD` (midnight UTC) or unix seconds.
@@ -252,9 +285,9 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
         None
     };
     let client = Client::new(ClientOptions {
-        concurrency: args.concurrency.clamp(1, 64),
+        concurrency: usize::from(args.concurrency),
         requests_per_second: Some(args.rate).filter(|rate| *rate > 0.0),
-        timeout: Duration::from_secs_f64(args.timeout.max(0.1)),
+        timeout: Duration::from_secs_f64(args.timeout),
         retries: args.retries,
         backoff: Duration::from_millis(args.backoff_ms),
         ..ClientOptions::default()
@@ -290,8 +323,8 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
             max_releases: args.max_releases,
             wheels: args.wheels,
             limits: Limits::default(),
-            projects_in_flight: args.projects_in_flight,
-            progress_every: Duration::from_secs(args.progress_every.max(1)),
+            projects_in_flight: usize::from(args.projects_in_flight),
+            progress_every: Duration::from_secs(args.progress_every),
             builder,
         },
         pep658: Default::default(),
@@ -439,6 +472,63 @@ pub fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn crawl_flag(flag: &str, value: &str) -> std::result::Result<Cli, clap::Error> {
+        Cli::try_parse_from([
+            "mach-nix-crawler",
+            "crawl",
+            "--state",
+            "s",
+            "--packages",
+            "six",
+            flag,
+            value,
+        ])
+    }
+
+    // `--timeout inf` and `--rate 1e-300` panicked in `Duration`, `--retries 4294967295`
+    // wrapped to zero attempts: every numeric flag is checked at parse time.
+    #[test]
+    fn numeric_flags_out_of_range_are_refused_at_parse_time() {
+        for (flag, value) in [
+            ("--timeout", "inf"),
+            ("--timeout", "1e300"),
+            ("--timeout", "-1"),
+            ("--timeout", "NaN"),
+            ("--timeout", "0"),
+            ("--rate", "1e-300"),
+            ("--rate", "-5"),
+            ("--retries", "-1"),
+            ("--rate", "inf"),
+            ("--retries", "4294967295"),
+            ("--retries", "101"),
+            ("--concurrency", "0"),
+            ("--concurrency", "100000"),
+            ("--projects-in-flight", "0"),
+            ("--backoff-ms", "18446744073709551615"),
+            ("--progress-every", "0"),
+            ("--build-concurrency", "0"),
+        ] {
+            let err = crawl_flag(flag, value).expect_err(&format!("{flag} {value} is refused"));
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{flag} {value}"
+            );
+            let text = err.to_string();
+            assert!(text.contains(flag) && text.contains(value), "{text}");
+        }
+        for (flag, value) in [
+            ("--timeout", "0.5"),
+            ("--timeout", "3600"),
+            ("--rate", "0"),
+            ("--rate", "0.01"),
+            ("--retries", "0"),
+            ("--concurrency", "64"),
+        ] {
+            crawl_flag(flag, value).unwrap_or_else(|err| panic!("{flag} {value}: {err}"));
+        }
+    }
 
     #[test]
     fn times_and_since_parse() {
