@@ -395,7 +395,8 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Crawl(args) => crawl(*args).await,
         Command::PublishDb { state, out } => {
-            let state = State::open(&state)?;
+            let state = State::open_existing(&state)?;
+            state.verify()?;
             let published = crate::publish::publish(&state, &out)?;
             println!("{}", published.entry.sha256);
             tracing::info!(
@@ -416,15 +417,30 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::MergeState { state, from } => {
             let mut target = State::open(&state)?;
-            for dir in from {
-                let other = State::open(&dir)?;
-                let taken = target.merge_from(&other)?;
-                tracing::info!("merged {taken} projects from {}", dir.display());
+            let sources = from
+                .iter()
+                .map(|dir| State::open_existing(dir))
+                .collect::<Result<Vec<_>>>()?;
+            let report = target.merge_from(&sources)?;
+            for replaced in &report.replaced {
+                tracing::info!(
+                    "{} {}: replaced the {} record by a {} record",
+                    replaced.project,
+                    replaced.filename,
+                    replaced.from,
+                    replaced.to
+                );
             }
+            tracing::info!(
+                "merged {} states: {} project pages taken, {} records replaced by better ones",
+                sources.len(),
+                report.pages,
+                report.replaced.len()
+            );
             Ok(())
         }
         Command::Stats { state } => {
-            let state = State::open(&state)?;
+            let state = State::open_existing(&state)?;
             let value = stats(&state)?;
             println!(
                 "{}",

@@ -27,6 +27,22 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    /// A state that is missing, empty, not SQLite, of a newer schema, or fails SQLite's
+    /// integrity check: only `crawl` creates a state.
+    #[error("crawl state {}: {reason}", path.display())]
+    NoState { path: PathBuf, reason: String },
+    /// A row of the state that cannot be what the crawler wrote (a damaged byte on disk).
+    #[error(
+        "crawl state {}: damaged row ({row}), column {column}: {reason}; restore the state \
+         from a copy or crawl into a new one",
+        path.display()
+    )]
+    Damaged {
+        path: PathBuf,
+        row: String,
+        column: &'static str,
+        reason: String,
+    },
     /// Another process holds the lock (one crawl or publish per state at a time).
     #[error(
         "{what} is in use by {holder}; only one crawl, publish-db or merge-state may use it at \

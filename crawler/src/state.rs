@@ -14,16 +14,20 @@
 //! once with [`Error::Locked`], naming the holder's pid and command. The kernel drops the lock
 //! when its holder dies, even by `SIGKILL`, so a killed crawl never leaves a stale lock behind.
 
-use std::io::{Seek, Write};
+use std::cmp::Ordering;
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use db_format::{DependencyRecord, FileKind, MetadataSource};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::types::{FromSql, ValueRef};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
 
+use crate::extract::Method;
 use crate::{Error, Result};
 
-const SCHEMA: &str = "
+/// The tables of schema version 1 (every state before numbered migrations had these).
+const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS projects (
     name TEXT PRIMARY KEY,
@@ -82,6 +86,184 @@ CREATE TABLE IF NOT EXISTS run_extras (
 );
 ";
 
+/// The schema version this crawler writes (`PRAGMA user_version`); see [`migrate`].
+const SCHEMA_VERSION: i64 = 2;
+
+/// A table whose rows feed a snapshot: every row carries a `checksum` over its columns, so a
+/// byte damaged on disk is found when the row is read instead of being published.
+struct Sealed {
+    name: &'static str,
+    /// The columns, in checksum order; the first `naming` of them name a row in messages.
+    columns: &'static [&'static str],
+    naming: usize,
+}
+
+const META: Sealed = Sealed {
+    name: "meta",
+    columns: &["key", "value"],
+    naming: 1,
+};
+const PROJECTS: Sealed = Sealed {
+    name: "projects",
+    columns: &["name", "last_serial", "etag", "status", "error", "failures"],
+    naming: 1,
+};
+const DEPS: Sealed = Sealed {
+    name: "deps",
+    columns: &[
+        "id",
+        "key",
+        "source",
+        "detail",
+        "requires_python",
+        "requires_dist",
+        "provides_extra",
+        "build_requires",
+        "build_backend",
+    ],
+    naming: 1,
+};
+const FILES: Sealed = Sealed {
+    name: "files",
+    columns: &[
+        "project",
+        "filename",
+        "version",
+        "kind",
+        "size",
+        "sha256",
+        "upload_time",
+        "yanked",
+        "requires_python",
+        "url",
+        "deps",
+        "method",
+        "extractor",
+    ],
+    naming: 2,
+};
+const SEALED: [&Sealed; 4] = [&META, &PROJECTS, &DEPS, &FILES];
+
+/// The checksum of one row: the first 8 bytes of a sha256 over the table name and each value
+/// with its type, so neither a changed byte nor a changed type goes unnoticed.
+fn row_checksum<'a>(table: &str, values: impl IntoIterator<Item = ValueRef<'a>>) -> i64 {
+    let mut hasher = Sha256::new();
+    hasher.update(table.as_bytes());
+    hasher.update([0]);
+    for value in values {
+        match value {
+            ValueRef::Null => hasher.update([0]),
+            ValueRef::Integer(number) => {
+                hasher.update([1]);
+                hasher.update(number.to_le_bytes());
+            }
+            ValueRef::Real(number) => {
+                hasher.update([2]);
+                hasher.update(number.to_bits().to_le_bytes());
+            }
+            ValueRef::Text(bytes) | ValueRef::Blob(bytes) => {
+                hasher.update([if matches!(value, ValueRef::Text(_)) {
+                    3
+                } else {
+                    4
+                }]);
+                hasher.update((bytes.len() as u64).to_le_bytes());
+                hasher.update(bytes);
+            }
+        }
+    }
+    let digest = hasher.finalize();
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&digest[..8]);
+    i64::from_le_bytes(head)
+}
+
+/// Recompute the checksum of the rows of `table` that `filter` (a `WHERE` clause) selects,
+/// after they were written.
+fn seal(
+    conn: &Connection,
+    table: &Sealed,
+    filter: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<()> {
+    let columns = table.columns.join(", ");
+    let mut select = conn.prepare_cached(&format!(
+        "SELECT rowid, {columns} FROM {} {filter}",
+        table.name
+    ))?;
+    let mut update = conn.prepare_cached(&format!(
+        "UPDATE {} SET checksum = ?1 WHERE rowid = ?2",
+        table.name
+    ))?;
+    let mut rows = select.query(params)?;
+    let mut sums = Vec::new();
+    while let Some(row) = rows.next()? {
+        let values = (1..=table.columns.len())
+            .map(|at| row.get_ref(at))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        sums.push((row.get::<_, i64>(0)?, row_checksum(table.name, values)));
+    }
+    drop(rows);
+    for (rowid, sum) in sums {
+        update.execute(params![sum, rowid])?;
+    }
+    Ok(())
+}
+
+/// Bring a state to [`SCHEMA_VERSION`], one numbered step at a time, in one transaction.
+/// 1: the tables (states from before numbered versions may lack `files.extractor`);
+/// 2: a `checksum` column on every table a snapshot is built from, filled for existing rows.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let wrap = |source| Error::State {
+        path: path.to_path_buf(),
+        source,
+    };
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(wrap)?;
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    if version > SCHEMA_VERSION {
+        return Err(Error::NoState {
+            path: path.to_path_buf(),
+            reason: format!(
+                "it has schema version {version}, newer than this crawler's {SCHEMA_VERSION}: \
+                 use a newer mach-nix-crawler"
+            ),
+        });
+    }
+    let tx = conn.transaction().map_err(wrap)?;
+    if version < 1 {
+        tx.execute_batch(SCHEMA_V1).map_err(wrap)?;
+        // The one column added before versions were numbered.
+        let has_extractor: bool = tx
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('files') WHERE name = 'extractor'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(wrap)?;
+        if !has_extractor {
+            tx.execute_batch("ALTER TABLE files ADD COLUMN extractor INTEGER NOT NULL DEFAULT 0")
+                .map_err(wrap)?;
+        }
+    }
+    if version < 2 {
+        for table in SEALED {
+            tx.execute_batch(&format!(
+                "ALTER TABLE {} ADD COLUMN checksum INTEGER",
+                table.name
+            ))
+            .map_err(wrap)?;
+            seal(&tx, table, "", []).map_err(wrap)?;
+        }
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(wrap)?;
+    tx.commit().map_err(wrap)
+}
+
 /// A file's dependency record, how it was obtained, and by which extractor version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extracted {
@@ -91,6 +273,53 @@ pub struct Extracted {
     /// [`crate::extract::EXTRACTOR_VERSION`] when it was read: an "unknown" from an older
     /// extractor is read again, a known record is kept.
     pub extractor: u32,
+}
+
+impl Extracted {
+    /// How much a record says: real dependency data (2), an `unknown` whose reason came from
+    /// trying (1), or `sdist-needs-build`, which only says that nobody tried a build yet (0).
+    fn tier(&self) -> u8 {
+        if self.record.source != MetadataSource::Unknown {
+            2
+        } else if self.method == Method::SdistNeedsBuild.as_str() {
+            0
+        } else {
+            1
+        }
+    }
+
+    /// The merge rule, wherever two records of one file (same name, same sha256) meet — in
+    /// `merge-state`, a recrawl or a resumed run: the higher [`Extracted::tier`] wins, then
+    /// the newer extractor version, then (a deterministic tie-break) the greater method name
+    /// and record digest. It is a total order, so the result never depends on which record
+    /// came first.
+    pub fn rank(&self, other: &Extracted) -> Ordering {
+        (
+            self.tier(),
+            self.extractor,
+            &self.method,
+            record_key(&self.record),
+        )
+            .cmp(&(
+                other.tier(),
+                other.extractor,
+                &other.method,
+                record_key(&other.record),
+            ))
+    }
+}
+
+/// The better of two optional records of one file (see [`Extracted::rank`]); any record beats
+/// none.
+pub fn better_record(a: Option<Extracted>, b: Option<Extracted>) -> Option<Extracted> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.rank(&a) == Ordering::Greater {
+            b
+        } else {
+            a
+        }),
+        (a, b) => a.or(b),
+    }
 }
 
 /// One file as the state stores it.
@@ -138,6 +367,25 @@ pub struct Run {
     pub id: i64,
     /// Whether an unfinished run of the same command was picked up.
     pub resumed: bool,
+}
+
+/// A stored record that a merge replaced with a better one (see [`Extracted::rank`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replaced {
+    pub project: String,
+    pub filename: String,
+    /// The methods of the old and the new record.
+    pub from: String,
+    pub to: String,
+}
+
+/// What [`State::merge_from`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MergeReport {
+    /// Projects whose page (files, serial, ETag) was taken from a source.
+    pub pages: u64,
+    /// Records replaced by a better one.
+    pub replaced: Vec<Replaced>,
 }
 
 /// The crawl state.
@@ -201,10 +449,6 @@ fn json_list(list: &[String]) -> String {
     serde_json::Value::from(list.to_vec()).to_string()
 }
 
-fn parse_list(text: &str) -> Vec<String> {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
 fn kind_to_int(kind: FileKind) -> i64 {
     match kind {
         FileKind::Sdist => 0,
@@ -213,25 +457,245 @@ fn kind_to_int(kind: FileKind) -> i64 {
     }
 }
 
-fn kind_from_int(value: i64) -> FileKind {
-    match value {
+/// A damaged cell: which column, and why it cannot be what the state wrote.
+type Cell = (&'static str, String);
+
+fn cell<T: FromSql>(row: &rusqlite::Row<'_>, at: usize, column: &'static str) -> Result<T, Cell> {
+    row.get_ref(at)
+        .map_err(|err| (column, err.to_string()))
+        .and_then(|value| T::column_result(value).map_err(|err| (column, err.to_string())))
+}
+
+fn list_cell(
+    row: &rusqlite::Row<'_>,
+    at: usize,
+    column: &'static str,
+) -> Result<Vec<String>, Cell> {
+    let text: String = cell(row, at, column)?;
+    serde_json::from_str(&text)
+        .map_err(|err| (column, format!("not a JSON list of strings: {err}")))
+}
+
+fn unsigned_cell(row: &rusqlite::Row<'_>, at: usize, column: &'static str) -> Result<u64, Cell> {
+    let value: i64 = cell(row, at, column)?;
+    u64::try_from(value).map_err(|_| (column, format!("negative: {value}")))
+}
+
+/// Whether the row's stored `checksum` (at `sum_at`) matches its `columns` (from `first`).
+fn check_row(
+    row: &rusqlite::Row<'_>,
+    table: &Sealed,
+    first: usize,
+    sum_at: usize,
+) -> Result<(), Cell> {
+    let values = (first..first + table.columns.len())
+        .map(|at| row.get_ref(at))
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(|err| ("checksum", err.to_string()))?;
+    let stored: Option<i64> = cell(row, sum_at, "checksum")?;
+    if stored != Some(row_checksum(table.name, values)) {
+        return Err((
+            "checksum",
+            format!("the {} row does not match its checksum", table.name),
+        ));
+    }
+    Ok(())
+}
+
+/// Decode one row of the `files ⟕ deps` join of [`FILE_QUERY`], checking both checksums and
+/// every column.
+fn decode_file(row: &rusqlite::Row<'_>) -> Result<StoredFile, Cell> {
+    check_row(row, &FILES, 0, FILES.columns.len())?;
+    let deps_at = FILES.columns.len() + 1;
+    let deps_id: Option<i64> = cell(row, 10, "deps")?;
+    let dependencies = match deps_id {
+        None => None,
+        Some(id) => {
+            let found: Option<i64> = cell(row, deps_at, "deps")?;
+            if found != Some(id) {
+                return Err((
+                    "deps",
+                    format!("names dependency record {id}, which is missing"),
+                ));
+            }
+            check_row(row, &DEPS, deps_at, deps_at + DEPS.columns.len())?;
+            let source: String = cell(row, deps_at + 2, "source")?;
+            let record = DependencyRecord {
+                source: MetadataSource::parse(&source)
+                    .ok_or(("source", format!("unknown record source {source:?}")))?,
+                detail: cell(row, deps_at + 3, "detail")?,
+                requires_python: cell(row, deps_at + 4, "requires_python")?,
+                requires_dist: list_cell(row, deps_at + 5, "requires_dist")?,
+                provides_extra: list_cell(row, deps_at + 6, "provides_extra")?,
+                build_requires: list_cell(row, deps_at + 7, "build_requires")?,
+                build_backend: cell(row, deps_at + 8, "build_backend")?,
+            };
+            let key: Vec<u8> = cell(row, deps_at + 1, "key")?;
+            if key != record_key(&record) {
+                return Err(("key", "does not match the record's fields".into()));
+            }
+            let method: Option<String> = cell(row, 11, "method")?;
+            Some(Extracted {
+                record,
+                method: method.ok_or(("method", "missing for an examined file".to_string()))?,
+                extractor: cell(row, 12, "extractor")?,
+            })
+        }
+    };
+    let sha256: Option<Vec<u8>> = cell(row, 5, "sha256")?;
+    let sha256 = sha256
+        .map(|bytes| {
+            <[u8; 32]>::try_from(bytes.as_slice())
+                .map_err(|_| ("sha256", format!("{} bytes, not 32", bytes.len())))
+        })
+        .transpose()?;
+    let kind = match cell::<i64>(row, 3, "kind")? {
         0 => FileKind::Sdist,
         1 => FileKind::Wheel,
-        _ => FileKind::Other,
+        2 => FileKind::Other,
+        other => return Err(("kind", format!("{other} is not 0, 1 or 2"))),
+    };
+    Ok(StoredFile {
+        filename: cell(row, 1, "filename")?,
+        version: cell(row, 2, "version")?,
+        kind,
+        size: unsigned_cell(row, 4, "size")?,
+        sha256,
+        upload_time: cell(row, 6, "upload_time")?,
+        yanked: cell(row, 7, "yanked")?,
+        requires_python: cell(row, 8, "requires_python")?,
+        url: cell(row, 9, "url")?,
+        dependencies,
+    })
+}
+
+/// The files of one project with their records: `FILES` columns, `checksum`, `DEPS` columns,
+/// `checksum`.
+const FILE_QUERY: &str = "
+SELECT f.project, f.filename, f.version, f.kind, f.size, f.sha256, f.upload_time, f.yanked,
+       f.requires_python, f.url, f.deps, f.method, f.extractor, f.checksum,
+       d.id, d.key, d.source, d.detail, d.requires_python, d.requires_dist, d.provides_extra,
+       d.build_requires, d.build_backend, d.checksum
+FROM files f LEFT JOIN deps d ON d.id = f.deps
+WHERE f.project = ?1 ORDER BY f.filename";
+
+fn damaged(path: &Path, row: String, (column, reason): Cell) -> Error {
+    Error::Damaged {
+        path: path.to_path_buf(),
+        row,
+        column,
+        reason,
     }
 }
 
+fn read_files(conn: &Connection, path: &Path, project: &str) -> Result<Vec<StoredFile>> {
+    let wrap = |source| Error::State {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut statement = conn.prepare_cached(FILE_QUERY).map_err(wrap)?;
+    let mut rows = statement.query([project]).map_err(wrap)?;
+    let mut files = Vec::new();
+    while let Some(row) = rows.next().map_err(wrap)? {
+        files.push(decode_file(row).map_err(|cell| {
+            let filename = row
+                .get::<_, String>(1)
+                .unwrap_or_else(|_| "(unreadable name)".into());
+            damaged(path, format!("project {project}, file {filename}"), cell)
+        })?);
+    }
+    Ok(files)
+}
+
+fn read_project(conn: &Connection, path: &Path, name: &str) -> Result<Option<ProjectRow>> {
+    let wrap = |source| Error::State {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT name, last_serial, etag, status, error, failures, checksum
+             FROM projects WHERE name = ?1",
+        )
+        .map_err(wrap)?;
+    let mut rows = statement.query([name]).map_err(wrap)?;
+    let Some(row) = rows.next().map_err(wrap)? else {
+        return Ok(None);
+    };
+    let decode = || -> Result<ProjectRow, Cell> {
+        check_row(row, &PROJECTS, 0, PROJECTS.columns.len())?;
+        Ok(ProjectRow {
+            name: cell(row, 0, "name")?,
+            last_serial: unsigned_cell(row, 1, "last_serial")?,
+            etag: cell(row, 2, "etag")?,
+            status: cell(row, 3, "status")?,
+            error: cell(row, 4, "error")?,
+        })
+    };
+    decode()
+        .map(Some)
+        .map_err(|cell| damaged(path, format!("project {name}"), cell))
+}
+
+/// What `open` does when the state does not exist yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Create {
+    Yes,
+    No,
+}
+
 impl State {
-    /// Open (or create) the state in `dir`.
+    /// Open the state in `dir`, creating it if needed: for `crawl` and the `merge-state`
+    /// target, the commands that fill a state.
     pub fn open(dir: &Path) -> Result<State> {
-        fs_err::create_dir_all(dir)?;
+        State::open_as(dir, Create::Yes)
+    }
+
+    /// Open an existing state for reading it (`publish-db`, `stats`, `merge-state` sources):
+    /// a missing directory, a missing, empty or non-SQLite `state.sqlite` is refused rather
+    /// than taken for an empty state. [`State::verify`] checks the content.
+    pub fn open_existing(dir: &Path) -> Result<State> {
+        let path = dir.join("state.sqlite");
+        let refuse = |reason: String| Error::NoState {
+            path: path.clone(),
+            reason,
+        };
+        if !dir.is_dir() {
+            return Err(Error::NoState {
+                path: dir.to_path_buf(),
+                reason: "no such directory (only `crawl` creates a state)".into(),
+            });
+        }
+        let mut header = [0u8; 16];
+        let mut file = std::fs::File::open(&path)
+            .map_err(|err| refuse(format!("{err} (only `crawl` creates a state)")))?;
+        let read = file
+            .read(&mut header)
+            .map_err(|err| refuse(err.to_string()))?;
+        if read == 0 {
+            return Err(refuse("the file is empty".into()));
+        }
+        if read < header.len() || &header != b"SQLite format 3\0" {
+            return Err(refuse("not an SQLite database".into()));
+        }
+        State::open_as(dir, Create::No)
+    }
+
+    fn open_as(dir: &Path, create: Create) -> Result<State> {
+        if create == Create::Yes {
+            fs_err::create_dir_all(dir)?;
+        }
         let lock = DirLock::acquire(dir, "lock", "crawl state")?;
         let path = dir.join("state.sqlite");
         let wrap = |source| Error::State {
             path: path.clone(),
             source,
         };
-        let conn = Connection::open(&path).map_err(wrap)?;
+        let flags = match create {
+            Create::Yes => OpenFlags::default(),
+            Create::No => OpenFlags::default().difference(OpenFlags::SQLITE_OPEN_CREATE),
+        };
+        let mut conn = Connection::open_with_flags(&path, flags).map_err(wrap)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(wrap)?;
         // WAL with synchronous=NORMAL survives a killed process (only a power cut may lose the
@@ -240,24 +704,89 @@ impl State {
             .map_err(wrap)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(wrap)?;
-        conn.execute_batch(SCHEMA).map_err(wrap)?;
-        // States written before the `extractor` column: add it (0 = older than any version).
-        let has_extractor: bool = conn
-            .query_row(
-                "SELECT COUNT(*) > 0 FROM pragma_table_info('files') WHERE name = 'extractor'",
-                [],
-                |row| row.get(0),
-            )
-            .map_err(wrap)?;
-        if !has_extractor {
-            conn.execute_batch("ALTER TABLE files ADD COLUMN extractor INTEGER NOT NULL DEFAULT 0")
+        if create == Create::No {
+            let is_state: bool = conn
+                .query_row(
+                    "SELECT COUNT(*) = 4 FROM sqlite_master WHERE type = 'table'
+                     AND name IN ('meta', 'projects', 'deps', 'files')",
+                    [],
+                    |row| row.get(0),
+                )
                 .map_err(wrap)?;
+            if !is_state {
+                return Err(Error::NoState {
+                    path,
+                    reason: "an SQLite database, but not a crawl state".into(),
+                });
+            }
         }
+        migrate(&mut conn, &path)?;
         Ok(State {
             conn,
             path,
             _lock: lock,
         })
+    }
+
+    /// Check the whole state before it is published: SQLite's `integrity_check` (pages,
+    /// b-trees, indexes) and every row's checksum and columns, so that a damaged byte is an
+    /// error naming the row and the column rather than a different snapshot.
+    pub fn verify(&self) -> Result<()> {
+        let problems: Vec<String> = {
+            let mut statement = self
+                .conn
+                .prepare("PRAGMA integrity_check")
+                .map_err(|err| self.err(err))?;
+            let rows = statement
+                .query_map([], |row| row.get::<_, String>(0))
+                .map_err(|err| self.err(err))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(|err| self.err(err))?
+        };
+        if problems != ["ok"] {
+            return Err(Error::NoState {
+                path: self.path.clone(),
+                reason: format!(
+                    "SQLite's integrity check failed: {}",
+                    problems.into_iter().take(5).collect::<Vec<_>>().join("; ")
+                ),
+            });
+        }
+        // Files first, so a damaged record is named by the file that uses it.
+        for name in self.project_names()? {
+            read_files(&self.conn, &self.path, &name)?;
+        }
+        for table in [&META, &PROJECTS, &DEPS] {
+            let columns = table.columns.join(", ");
+            let mut statement = self
+                .conn
+                .prepare(&format!("SELECT {columns}, checksum FROM {}", table.name))
+                .map_err(|err| self.err(err))?;
+            let mut rows = statement.query([]).map_err(|err| self.err(err))?;
+            while let Some(row) = rows.next().map_err(|err| self.err(err))? {
+                check_row(row, table, 0, table.columns.len()).map_err(|cell| {
+                    let naming = (0..table.naming)
+                        .map(|at| match row.get_ref(at) {
+                            Ok(ValueRef::Text(text)) => String::from_utf8_lossy(text).into_owned(),
+                            Ok(ValueRef::Integer(number)) => number.to_string(),
+                            _ => "?".into(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    damaged(&self.path, format!("{} {naming}", table.name), cell)
+                })?;
+            }
+        }
+        if let Some(watermark) = self.meta("watermark")? {
+            watermark.parse::<u64>().map_err(|_| {
+                damaged(
+                    &self.path,
+                    "meta watermark".into(),
+                    ("value", format!("{watermark:?} is not a serial")),
+                )
+            })?;
+        }
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -281,42 +810,26 @@ impl State {
     }
 
     pub fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                params![key, value],
-            )
-            .map(drop)
-            .map_err(|err| self.err(err))
+        set_meta(&self.conn, key, value).map_err(|err| self.err(err))
     }
 
     pub fn project(&self, name: &str) -> Result<Option<ProjectRow>> {
-        self.conn
-            .query_row(
-                "SELECT name, last_serial, etag, status, error FROM projects WHERE name = ?1",
-                [name],
-                |row| {
-                    Ok(ProjectRow {
-                        name: row.get(0)?,
-                        last_serial: row.get::<_, i64>(1)? as u64,
-                        etag: row.get(2)?,
-                        status: row.get(3)?,
-                        error: row.get(4)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(|err| self.err(err))
+        read_project(&self.conn, &self.path, name)
     }
 
     /// Forget every stored ETag, so the next crawl reads every page again (used when the
     /// extractor changed and old "unknown" records deserve another look).
     pub fn forget_etags(&mut self) -> Result<()> {
-        self.conn
-            .execute("UPDATE projects SET etag = NULL", [])
-            .map(drop)
-            .map_err(|err| self.err(err))
+        let path = self.path.clone();
+        let wrap = |source| Error::State {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        tx.execute("UPDATE projects SET etag = NULL", [])
+            .map_err(wrap)?;
+        seal(&tx, &PROJECTS, "", []).map_err(wrap)?;
+        tx.commit().map_err(wrap)
     }
 
     /// Every project's stored serial.
@@ -444,6 +957,7 @@ impl State {
                 [watermark.to_string()],
             )
             .map_err(wrap)?;
+            seal(&tx, &META, "WHERE key = 'watermark'", []).map_err(wrap)?;
         }
         tx.execute("UPDATE runs SET finished = 1 WHERE id = ?1", [run.id])
             .map_err(wrap)?;
@@ -455,6 +969,8 @@ impl State {
     }
 
     /// Store a crawled project, queue what it depends on and mark it done, in one transaction.
+    /// A file whose stored record is better than the new one (see [`Extracted::rank`]) keeps
+    /// it.
     pub fn commit_project(&mut self, run: Option<&Run>, commit: &ProjectCommit) -> Result<()> {
         let path = self.path.clone();
         let wrap = |source| Error::State {
@@ -462,47 +978,7 @@ impl State {
             source,
         };
         let tx = self.conn.transaction().map_err(wrap)?;
-        tx.execute("DELETE FROM files WHERE project = ?1", [&commit.name])
-            .map_err(wrap)?;
-        for file in &commit.files {
-            let deps = match &file.dependencies {
-                Some(extracted) => Some(insert_record(&tx, &extracted.record).map_err(wrap)?),
-                None => None,
-            };
-            tx.execute(
-                "INSERT INTO files (project, filename, version, kind, size, sha256, upload_time,
-                                    yanked, requires_python, url, deps, method, extractor)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                params![
-                    commit.name,
-                    file.filename,
-                    file.version,
-                    kind_to_int(file.kind),
-                    file.size as i64,
-                    file.sha256.as_ref().map(|hash| hash.to_vec()),
-                    file.upload_time,
-                    file.yanked,
-                    file.requires_python,
-                    file.url,
-                    deps,
-                    file.dependencies
-                        .as_ref()
-                        .map(|extracted| extracted.method.clone()),
-                    file.dependencies
-                        .as_ref()
-                        .map_or(0, |extracted| extracted.extractor),
-                ],
-            )
-            .map_err(wrap)?;
-        }
-        tx.execute(
-            "INSERT INTO projects (name, last_serial, etag, status, error, failures)
-             VALUES (?1, ?2, ?3, 'ok', NULL, 0)
-             ON CONFLICT(name) DO UPDATE SET last_serial = excluded.last_serial,
-                 etag = excluded.etag, status = 'ok', error = NULL, failures = 0",
-            params![commit.name, commit.last_serial as i64, commit.etag],
-        )
-        .map_err(wrap)?;
+        write_project(&tx, &path, commit)?;
         if let Some(run) = run {
             enqueue(&tx, run.id, &commit.enqueue).map_err(wrap)?;
             mark_done(&tx, run.id, &commit.name).map_err(wrap)?;
@@ -554,6 +1030,7 @@ impl State {
             params![name, status, error],
         )
         .map_err(wrap)?;
+        seal(&tx, &PROJECTS, "WHERE name = ?1", [name]).map_err(wrap)?;
         mark_done(&tx, run.id, name).map_err(wrap)?;
         tx.commit().map_err(wrap)
     }
@@ -586,45 +1063,7 @@ impl State {
 
     /// A project's stored files, by file name.
     pub fn files(&self, project: &str) -> Result<Vec<StoredFile>> {
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT f.filename, f.version, f.kind, f.size, f.sha256, f.upload_time, f.yanked,
-                        f.requires_python, f.url, f.method, f.extractor,
-                        d.source, d.detail, d.requires_python, d.requires_dist, d.provides_extra,
-                        d.build_requires, d.build_backend
-                 FROM files f LEFT JOIN deps d ON d.id = f.deps
-                 WHERE f.project = ?1 ORDER BY f.filename",
-            )
-            .map_err(|err| self.err(err))?;
-        let rows = statement
-            .query_map([project], |row| {
-                let sha256: Option<Vec<u8>> = row.get(4)?;
-                let source: Option<String> = row.get(11)?;
-                let dependencies = match source {
-                    Some(_) => Some(Extracted {
-                        record: record_from_row(row, 11)?,
-                        method: row.get::<_, Option<String>>(9)?.unwrap_or_default(),
-                        extractor: row.get(10)?,
-                    }),
-                    None => None,
-                };
-                Ok(StoredFile {
-                    filename: row.get(0)?,
-                    version: row.get(1)?,
-                    kind: kind_from_int(row.get(2)?),
-                    size: row.get::<_, i64>(3)? as u64,
-                    sha256: sha256.and_then(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).ok()),
-                    upload_time: row.get(5)?,
-                    yanked: row.get(6)?,
-                    requires_python: row.get(7)?,
-                    url: row.get(8)?,
-                    dependencies,
-                })
-            })
-            .map_err(|err| self.err(err))?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(|err| self.err(err))
+        read_files(&self.conn, &self.path, project)
     }
 
     /// The highest serial the state has seen: its watermark, or the highest project serial.
@@ -637,11 +1076,17 @@ impl State {
                 |row| row.get(0),
             )
             .map_err(|err| self.err(err))?;
-        let watermark = self
-            .meta("watermark")?
-            .and_then(|value| value.parse::<u64>().ok())
-            .unwrap_or(0);
-        Ok(watermark.max(projects as u64))
+        let watermark = match self.meta("watermark")? {
+            Some(value) => value.parse::<u64>().map_err(|_| {
+                damaged(
+                    &self.path,
+                    "meta watermark".into(),
+                    ("value", format!("{value:?} is not a serial")),
+                )
+            })?,
+            None => 0,
+        };
+        Ok(watermark.max(u64::try_from(projects).unwrap_or(0)))
     }
 
     /// The newest upload time of any stored file.
@@ -651,47 +1096,103 @@ impl State {
             .map_err(|err| self.err(err))
     }
 
-    /// Merge another state (a shard's) into this one: each project of `other` replaces this
-    /// state's copy unless this one has seen a newer serial. Returns the projects taken.
-    pub fn merge_from(&mut self, other: &State) -> Result<u64> {
-        let mine = self.meta("as_of")?;
-        let theirs = other.meta("as_of")?;
-        if mine.is_some() && theirs.is_some() && mine != theirs {
-            return Err(Error::Usage(format!(
-                "cannot merge {}: it was crawled with --as-of {}, this state with {}",
-                other.path.display(),
-                theirs.unwrap_or_default(),
-                mine.unwrap_or_default()
-            )));
+    /// Merge other states (shards, or a crawl with other options) into this one, atomically:
+    /// every source is checked first, then everything is written in one transaction, so a
+    /// source that does not fit leaves this state as it was. Per project the page (its files,
+    /// serial and ETag) with the newer serial wins (equal serials: the greater page digest, so
+    /// the order of sources does not matter); per file the better record of all states wins
+    /// ([`Extracted::rank`]).
+    pub fn merge_from(&mut self, sources: &[State]) -> Result<MergeReport> {
+        let own_as_of = self.meta("as_of")?;
+        let mut agreed = own_as_of.clone();
+        for source in sources {
+            let theirs = source.meta("as_of")?;
+            match (&agreed, &theirs) {
+                (Some(mine), Some(theirs)) if mine != theirs => {
+                    return Err(Error::Usage(format!(
+                        "cannot merge {}: it was crawled with --as-of {theirs}, while {} holds \
+                         --as-of {mine}; nothing was merged",
+                        source.path.display(),
+                        if own_as_of.as_ref() == Some(mine) {
+                            self.path.display().to_string()
+                        } else {
+                            "an earlier --from".to_string()
+                        }
+                    )));
+                }
+                (None, Some(_)) => agreed = theirs,
+                _ => {}
+            }
+            source.verify()?;
         }
-        if let Some(as_of) = theirs {
-            self.set_meta("as_of", &as_of)?;
+        let mut watermark = self.serial()?;
+        for source in sources {
+            watermark = watermark.max(source.serial()?);
         }
-        let mut taken = 0;
-        for name in other.project_names()? {
-            let Some(row) = other.project(&name)? else {
-                continue;
-            };
-            let newer = self
-                .project(&name)?
-                .is_none_or(|known| known.last_serial <= row.last_serial);
-            if newer {
-                self.commit_project(
-                    None,
-                    &ProjectCommit {
+        let path = self.path.clone();
+        let wrap = |source| Error::State {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        let mut report = MergeReport::default();
+        for source in sources {
+            for name in source
+                .serials()?
+                .into_keys()
+                .collect::<std::collections::BTreeSet<_>>()
+            {
+                let Some(row) = source.project(&name)? else {
+                    continue;
+                };
+                let theirs = ProjectCommit {
+                    name: name.clone(),
+                    last_serial: row.last_serial,
+                    etag: row.etag,
+                    files: source.files(&name)?,
+                    enqueue: Vec::new(),
+                };
+                let mine = match read_project(&tx, &path, &name)? {
+                    Some(row) => Some(ProjectCommit {
                         name: name.clone(),
                         last_serial: row.last_serial,
                         etag: row.etag,
-                        files: other.files(&name)?,
+                        files: read_files(&tx, &path, &name)?,
                         enqueue: Vec::new(),
-                    },
-                )?;
-                taken += 1;
+                    }),
+                    None => None,
+                };
+                let (mut chosen, other, from_source) = match mine {
+                    None => (theirs, None, true),
+                    Some(mine) if newer_page(&theirs, &mine) => (theirs, Some(mine), true),
+                    Some(mine) => (mine, Some(theirs), false),
+                };
+                if let Some(other) = &other {
+                    for file in &mut chosen.files {
+                        if let Some(same) = other
+                            .files
+                            .iter()
+                            .find(|o| o.filename == file.filename && o.sha256 == file.sha256)
+                        {
+                            file.dependencies =
+                                better_record(file.dependencies.take(), same.dependencies.clone());
+                        }
+                    }
+                }
+                if from_source {
+                    report.pages += 1;
+                }
+                report.replaced.extend(write_project(&tx, &path, &chosen)?);
             }
         }
-        let watermark = other.serial()?.max(self.serial()?);
-        self.set_meta("watermark", &watermark.to_string())?;
-        Ok(taken)
+        match agreed {
+            Some(as_of) if own_as_of.is_none() => set_meta(&tx, "as_of", &as_of),
+            _ => Ok(()),
+        }
+        .map_err(wrap)?;
+        set_meta(&tx, "watermark", &watermark.to_string()).map_err(wrap)?;
+        tx.commit().map_err(wrap)?;
+        Ok(report)
     }
 
     /// Counts of files by (kind, method, record source), for reports.
@@ -707,16 +1208,146 @@ impl State {
         let rows = statement
             .query_map([], |row| {
                 Ok((
-                    kind_from_int(row.get(0)?),
+                    row.get::<_, i64>(0)?,
                     row.get(1)?,
                     row.get(2)?,
                     row.get::<_, i64>(3)? as u64,
                 ))
             })
             .map_err(|err| self.err(err))?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(|err| self.err(err))
+        let rows: Vec<(i64, String, String, u64)> = rows
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|err| self.err(err))?;
+        rows.into_iter()
+            .map(|(kind, method, source, count)| {
+                let kind = match kind {
+                    0 => FileKind::Sdist,
+                    1 => FileKind::Wheel,
+                    2 => FileKind::Other,
+                    other => {
+                        return Err(damaged(
+                            &self.path,
+                            "files".into(),
+                            ("kind", format!("{other} is not 0, 1 or 2")),
+                        ));
+                    }
+                };
+                Ok((kind, method, source, count))
+            })
+            .collect()
     }
+}
+
+/// Whether page `a` wins over page `b` of one project: the newer serial, or at equal serials
+/// the greater digest of the page (a deterministic choice that does not depend on order).
+fn newer_page(a: &ProjectCommit, b: &ProjectCommit) -> bool {
+    let digest = |page: &ProjectCommit| {
+        let files: Vec<_> = page
+            .files
+            .iter()
+            .map(|file| {
+                (
+                    &file.filename,
+                    &file.version,
+                    kind_to_int(file.kind),
+                    file.size,
+                    file.sha256,
+                    file.upload_time,
+                    &file.yanked,
+                    &file.requires_python,
+                    &file.url,
+                )
+            })
+            .collect();
+        Sha256::digest(format!("{:?}{files:?}", page.etag).as_bytes())
+    };
+    (a.last_serial, digest(a)) > (b.last_serial, digest(b))
+}
+
+fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    seal(conn, &META, "WHERE key = ?1", [key])
+}
+
+/// Write a project's page and files, each file keeping the better of its stored and its new
+/// record ([`Extracted::rank`]); returns the stored records that were replaced by better
+/// ones.
+fn write_project(
+    tx: &Transaction<'_>,
+    path: &Path,
+    commit: &ProjectCommit,
+) -> Result<Vec<Replaced>> {
+    let wrap = |source| Error::State {
+        path: path.to_path_buf(),
+        source,
+    };
+    let stored = read_files(tx, path, &commit.name)?;
+    let mut replaced = Vec::new();
+    tx.execute("DELETE FROM files WHERE project = ?1", [&commit.name])
+        .map_err(wrap)?;
+    for file in &commit.files {
+        let old = stored
+            .iter()
+            .find(|old| old.filename == file.filename && old.sha256 == file.sha256)
+            .and_then(|old| old.dependencies.clone());
+        let dependencies = better_record(file.dependencies.clone(), old.clone());
+        if let Some(old) = &old
+            && dependencies.as_ref() != Some(old)
+        {
+            replaced.push(Replaced {
+                project: commit.name.clone(),
+                filename: file.filename.clone(),
+                from: old.method.clone(),
+                to: dependencies
+                    .as_ref()
+                    .map_or_else(String::new, |new| new.method.clone()),
+            });
+        }
+        let deps = match &dependencies {
+            Some(extracted) => Some(insert_record(tx, &extracted.record).map_err(wrap)?),
+            None => None,
+        };
+        tx.execute(
+            "INSERT INTO files (project, filename, version, kind, size, sha256, upload_time,
+                                yanked, requires_python, url, deps, method, extractor)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                commit.name,
+                file.filename,
+                file.version,
+                kind_to_int(file.kind),
+                file.size as i64,
+                file.sha256.as_ref().map(|hash| hash.to_vec()),
+                file.upload_time,
+                file.yanked,
+                file.requires_python,
+                file.url,
+                deps,
+                dependencies
+                    .as_ref()
+                    .map(|extracted| extracted.method.clone()),
+                dependencies
+                    .as_ref()
+                    .map_or(0, |extracted| extracted.extractor),
+            ],
+        )
+        .map_err(wrap)?;
+    }
+    seal(tx, &FILES, "WHERE project = ?1", [&commit.name]).map_err(wrap)?;
+    tx.execute(
+        "INSERT INTO projects (name, last_serial, etag, status, error, failures)
+         VALUES (?1, ?2, ?3, 'ok', NULL, 0)
+         ON CONFLICT(name) DO UPDATE SET last_serial = excluded.last_serial,
+             etag = excluded.etag, status = 'ok', error = NULL, failures = 0",
+        params![commit.name, commit.last_serial as i64, commit.etag],
+    )
+    .map_err(wrap)?;
+    seal(tx, &PROJECTS, "WHERE name = ?1", [&commit.name]).map_err(wrap)?;
+    Ok(replaced)
 }
 
 /// Queue `keys` (see [`crate::closure`]: `name` or `name[extra]`). An extra first requested
@@ -752,7 +1383,9 @@ fn mark_done(tx: &Transaction<'_>, run: i64, name: &str) -> rusqlite::Result<()>
     .map(drop)
 }
 
-fn insert_record(tx: &Transaction<'_>, record: &DependencyRecord) -> rusqlite::Result<i64> {
+/// The key of a dependency record in `deps`: a digest of its fields (equal records share a
+/// row).
+fn record_key(record: &DependencyRecord) -> Vec<u8> {
     let fields = (
         record.source.as_str(),
         &record.detail,
@@ -762,40 +1395,33 @@ fn insert_record(tx: &Transaction<'_>, record: &DependencyRecord) -> rusqlite::R
         json_list(&record.build_requires),
         &record.build_backend,
     );
-    let key: [u8; 32] = Sha256::digest(format!("{fields:?}").as_bytes()).into();
-    tx.execute(
+    Sha256::digest(format!("{fields:?}").as_bytes()).to_vec()
+}
+
+fn insert_record(tx: &Transaction<'_>, record: &DependencyRecord) -> rusqlite::Result<i64> {
+    let key = record_key(record);
+    let inserted = tx.execute(
         "INSERT OR IGNORE INTO deps (key, source, detail, requires_python, requires_dist,
                                      provides_extra, build_requires, build_backend)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
-            key.as_slice(),
-            fields.0,
-            fields.1,
-            fields.2,
-            fields.3,
-            fields.4,
-            fields.5,
-            fields.6
+            key,
+            record.source.as_str(),
+            record.detail,
+            record.requires_python,
+            json_list(&record.requires_dist),
+            json_list(&record.provides_extra),
+            json_list(&record.build_requires),
+            record.build_backend,
         ],
     )?;
-    tx.query_row(
-        "SELECT id FROM deps WHERE key = ?1",
-        [key.as_slice()],
-        |row| row.get(0),
-    )
-}
-
-fn record_from_row(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<DependencyRecord> {
-    let source: String = row.get(at)?;
-    Ok(DependencyRecord {
-        source: MetadataSource::parse(&source).unwrap_or(MetadataSource::Unknown),
-        detail: row.get(at + 1)?,
-        requires_python: row.get(at + 2)?,
-        requires_dist: parse_list(&row.get::<_, String>(at + 3)?),
-        provides_extra: parse_list(&row.get::<_, String>(at + 4)?),
-        build_requires: parse_list(&row.get::<_, String>(at + 5)?),
-        build_backend: row.get(at + 6)?,
-    })
+    let id = tx.query_row("SELECT id FROM deps WHERE key = ?1", [&key], |row| {
+        row.get(0)
+    })?;
+    if inserted == 1 {
+        seal(tx, &DEPS, "WHERE id = ?1", [id])?;
+    }
+    Ok(id)
 }
 
 /// A wheel as the state stores it, with its METADATA requirements: the one file builder the
@@ -829,6 +1455,398 @@ mod tests {
     use super::*;
 
     use crate::state::test_file as file;
+
+    fn commit(name: &str, serial: u64, files: Vec<StoredFile>) -> ProjectCommit {
+        ProjectCommit {
+            name: name.into(),
+            last_serial: serial,
+            etag: Some(format!("\"{name}-{serial}\"")),
+            files,
+            enqueue: Vec::new(),
+        }
+    }
+
+    fn sdist(name: &str, method: Method, source: MetadataSource, requires: &[&str]) -> StoredFile {
+        let mut stored = file(name, requires);
+        stored.kind = FileKind::Sdist;
+        stored.sha256 = Some(Sha256::digest(name.as_bytes()).into());
+        stored.dependencies = Some(Extracted {
+            record: DependencyRecord {
+                source,
+                detail: (source == MetadataSource::Unknown).then(|| "needs a build".into()),
+                requires_dist: requires.iter().map(|r| r.to_string()).collect(),
+                ..DependencyRecord::default()
+            },
+            method: method.as_str().into(),
+            extractor: 3,
+        });
+        stored
+    }
+
+    /// A small state with every kind of row a snapshot is built from.
+    fn dense_state(dir: &Path) {
+        let mut state = State::open(dir).expect("opens");
+        state.set_meta("as_of", "1700000000").expect("meta");
+        state.set_meta("watermark", "77").expect("meta");
+        for (at, name) in ["alpha", "beta-pkg", "gamma"].into_iter().enumerate() {
+            let files = vec![
+                StoredFile {
+                    yanked: Some("broken".into()),
+                    requires_python: Some(">=3.8".into()),
+                    upload_time: Some(1_600_000_000 + at as i64),
+                    ..file(
+                        &format!("{name}-1.0-py3-none-any.whl"),
+                        &["six>=1", "attrs ; extra == 'x'"],
+                    )
+                },
+                sdist(
+                    &format!("{name}-1.0.tar.gz"),
+                    Method::Sdist,
+                    MetadataSource::SdistPkgInfo,
+                    &["requests[socks]>=2.0"],
+                ),
+                sdist(
+                    &format!("{name}-0.9.tar.gz"),
+                    Method::SdistNeedsBuild,
+                    MetadataSource::Unknown,
+                    &[],
+                ),
+                StoredFile {
+                    dependencies: None,
+                    ..file(
+                        &format!("{name}-0.9-cp312-cp312-manylinux_2_17_x86_64.whl"),
+                        &[],
+                    )
+                },
+            ];
+            state
+                .commit_project(None, &commit(name, 10 + at as u64, files))
+                .expect("commits");
+        }
+    }
+
+    fn publish_sha(dir: &Path, out: &Path) -> Result<String> {
+        let state = State::open_existing(dir)?;
+        state.verify()?;
+        Ok(crate::publish::publish(&state, out)?.entry.sha256)
+    }
+
+    // `publish-db --state /nonexistent` (or a 0-byte state.sqlite) created an empty state and
+    // published a 0-project snapshot.
+    #[test]
+    fn only_crawl_creates_a_state() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("nonexistent");
+        let err = State::open_existing(&missing).expect_err("missing");
+        assert!(err.to_string().contains("no such directory"), "{err}");
+        assert!(!missing.exists(), "nothing is created");
+        let empty = dir.path().join("empty");
+        fs_err::create_dir(&empty).expect("mkdir");
+        let err = State::open_existing(&empty).expect_err("no state.sqlite");
+        assert!(
+            err.to_string().contains("only `crawl` creates a state"),
+            "{err}"
+        );
+        assert!(!empty.join("state.sqlite").exists());
+        fs_err::write(empty.join("state.sqlite"), b"").expect("writes");
+        let err = State::open_existing(&empty).expect_err("0 bytes");
+        assert!(err.to_string().contains("the file is empty"), "{err}");
+        fs_err::write(empty.join("state.sqlite"), b"not a database at all").expect("writes");
+        let err = State::open_existing(&empty).expect_err("text");
+        assert!(err.to_string().contains("not an SQLite database"), "{err}");
+        let other = dir.path().join("other");
+        fs_err::create_dir(&other).expect("mkdir");
+        Connection::open(other.join("state.sqlite"))
+            .and_then(|db| db.execute_batch("CREATE TABLE t (x)"))
+            .expect("foreign database");
+        let err = State::open_existing(&other).expect_err("foreign");
+        assert!(err.to_string().contains("not a crawl state"), "{err}");
+        let good = dir.path().join("good");
+        dense_state(&good);
+        State::open_existing(&good)
+            .expect("opens")
+            .verify()
+            .expect("verifies");
+    }
+
+    // A damaged cell was decoded leniently: a bad sha256 became "no hash", bad JSON "no
+    // dependencies", an unknown kind "other".
+    #[test]
+    fn a_damaged_cell_is_an_error_naming_project_file_and_column() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        dense_state(dir.path());
+        for (update, column) in [
+            (
+                "UPDATE deps SET requires_dist = '[\"six>=1\"' WHERE requires_dist LIKE '%six%'",
+                "checksum",
+            ),
+            (
+                "UPDATE files SET url = 'https://files.example/alph' WHERE filename = 'alpha-1.0-py3-none-any.whl'",
+                "checksum",
+            ),
+            (
+                "UPDATE files SET kind = 7 WHERE filename = 'alpha-1.0-py3-none-any.whl'",
+                "checksum",
+            ),
+        ] {
+            let copy = tempfile::tempdir().expect("tempdir");
+            fs_err::copy(
+                dir.path().join("state.sqlite"),
+                copy.path().join("state.sqlite"),
+            )
+            .expect("copies");
+            Connection::open(copy.path().join("state.sqlite"))
+                .and_then(|db| db.execute_batch(update))
+                .expect("damages");
+            let state = State::open_existing(copy.path()).expect("opens");
+            let err = state.verify().expect_err(update);
+            let text = err.to_string();
+            assert!(text.contains(&format!("column {column}")), "{text}");
+            assert!(
+                text.contains("project alpha, file alpha-1.0-py3-none-any.whl"),
+                "{text}"
+            );
+        }
+        // A cell whose checksum was recomputed by hand is still decoded strictly.
+        let state = State::open(dir.path()).expect("opens");
+        state
+            .conn
+            .execute_batch("UPDATE files SET sha256 = x'0102' WHERE filename = 'gamma-1.0.tar.gz'")
+            .expect("damages");
+        seal(&state.conn, &FILES, "", []).expect("reseals");
+        let err = state.files("gamma").expect_err("short sha256");
+        assert!(
+            err.to_string()
+                .contains("(project gamma, file gamma-1.0.tar.gz), column sha256: 2 bytes, not 32"),
+            "{err}"
+        );
+    }
+
+    // Flipped bytes in state.sqlite published a different snapshot with exit 0 (a file URL
+    // lost a character): every flip must fail with an error or change nothing.
+    #[test]
+    fn flipped_bytes_in_a_state_never_publish_a_different_snapshot() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clean = dir.path().join("clean");
+        dense_state(&clean);
+        let reference = publish_sha(&clean, &dir.path().join("out")).expect("publishes");
+        let bytes = fs_err::read(clean.join("state.sqlite")).expect("reads");
+        let samples: usize = std::env::var("STATE_FLIPS")
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(300);
+        let step = (bytes.len() / samples).max(1);
+        let (mut refused, mut same) = (0, 0);
+        for (n, at) in (0..bytes.len()).step_by(step).enumerate() {
+            // Vary the position within a page and the flipped bit.
+            let at = (at + n * 13) % bytes.len();
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 1 << (n % 8);
+            let copy = tempfile::tempdir().expect("tempdir");
+            fs_err::write(copy.path().join("state.sqlite"), &damaged).expect("writes");
+            match publish_sha(copy.path(), &copy.path().join("out")) {
+                Err(_) => refused += 1,
+                Ok(sha) => {
+                    assert_eq!(sha, reference, "flipping byte {at} changed the snapshot");
+                    same += 1;
+                }
+            }
+        }
+        assert!(
+            refused > 0 && same > 0,
+            "{refused} refused, {same} unchanged"
+        );
+    }
+
+    /// The pycrypto case: the sdist `sdist-needs-build` in one state, `build` in the other.
+    fn pycrypto(method: Method, source: MetadataSource) -> ProjectCommit {
+        commit(
+            "pycrypto",
+            5,
+            vec![sdist("pycrypto-2.6.1.tar.gz", method, source, &[])],
+        )
+    }
+
+    // merge-state kept `sdist-needs-build` over the merged-in `build` record, and `gen
+    // pycrypto==2.6.1` then found no dependency metadata.
+    #[test]
+    fn a_built_record_beats_sdist_needs_build_in_either_merge_order() {
+        for built_first in [false, true] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+            let needs = pycrypto(Method::SdistNeedsBuild, MetadataSource::Unknown);
+            let built = pycrypto(Method::Build, MetadataSource::Build);
+            let (first, second) = if built_first {
+                (&built, &needs)
+            } else {
+                (&needs, &built)
+            };
+            State::open(&a)
+                .expect("a")
+                .commit_project(None, first)
+                .expect("a");
+            State::open(&b)
+                .expect("b")
+                .commit_project(None, second)
+                .expect("b");
+            let mut target = State::open(&a).expect("a");
+            let report = target
+                .merge_from(&[State::open_existing(&b).expect("b")])
+                .expect("merges");
+            let files = target.files("pycrypto").expect("files");
+            let kept = files[0].dependencies.as_ref().expect("examined");
+            assert_eq!(kept.method, "build", "built first: {built_first}");
+            assert_eq!(kept.record.source, MetadataSource::Build);
+            let expected = if built_first {
+                vec![]
+            } else {
+                vec![Replaced {
+                    project: "pycrypto".into(),
+                    filename: "pycrypto-2.6.1.tar.gz".into(),
+                    from: "sdist-needs-build".into(),
+                    to: "build".into(),
+                }]
+            };
+            assert_eq!(report.replaced, expected);
+        }
+    }
+
+    // With mismatched --as-of, the first --from was merged into the target and then the
+    // second failed: a partial merge.
+    #[test]
+    fn a_merge_whose_second_source_does_not_fit_changes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (target, s1, s2) = (
+            dir.path().join("t"),
+            dir.path().join("s1"),
+            dir.path().join("s2"),
+        );
+        let mut state = State::open(&target).expect("t");
+        state.set_meta("as_of", "100").expect("meta");
+        drop(state);
+        let mut one = State::open(&s1).expect("s1");
+        one.set_meta("as_of", "100").expect("meta");
+        one.commit_project(
+            None,
+            &commit("six", 3, vec![file("six-1.0-py3-none-any.whl", &[])]),
+        )
+        .expect("commits");
+        drop(one);
+        let mut two = State::open(&s2).expect("s2");
+        two.set_meta("as_of", "200").expect("meta");
+        drop(two);
+        let before = fs_err::read(target.join("state.sqlite")).expect("reads");
+        let mut state = State::open(&target).expect("t");
+        let sources = [
+            State::open_existing(&s1).expect("s1"),
+            State::open_existing(&s2).expect("s2"),
+        ];
+        let err = state.merge_from(&sources).expect_err("as-of differs");
+        assert!(err.to_string().contains("nothing was merged"), "{err}");
+        assert!(state.project_names().expect("names").is_empty());
+        assert_eq!(state.meta("watermark").expect("meta"), None);
+        drop(state);
+        assert_eq!(
+            fs_err::read(target.join("state.sqlite")).expect("reads"),
+            before
+        );
+    }
+
+    fn arb_extracted() -> impl proptest::strategy::Strategy<Value = Option<Extracted>> {
+        use proptest::prelude::*;
+        let method = prop_oneof![
+            Just((Method::Pep658, MetadataSource::WheelMetadata)),
+            Just((Method::Build, MetadataSource::Build)),
+            Just((Method::SdistNeedsBuild, MetadataSource::Unknown)),
+            Just((Method::Failed, MetadataSource::Unknown)),
+        ];
+        proptest::option::of((method, 1u32..3, 0usize..3).prop_map(
+            |((method, source), extractor, dep)| {
+                Extracted {
+                    record: DependencyRecord {
+                        source,
+                        requires_dist: ["six", "attrs", "idna"][..dep]
+                            .iter()
+                            .map(|d| d.to_string())
+                            .collect(),
+                        ..DependencyRecord::default()
+                    },
+                    method: method.as_str().into(),
+                    extractor,
+                }
+            },
+        ))
+    }
+
+    /// Two crawls of some projects: per project each side's serial and, per file, each side's
+    /// record. Equal serials mean equal pages, as on a real index.
+    type Sides = Vec<(u64, u64, Vec<(Option<Extracted>, Option<Extracted>)>)>;
+
+    fn build(dir: &Path, sides: &Sides, pick: impl Fn(u64, u64) -> Option<bool>, oracle: bool) {
+        let mut state = State::open(dir).expect("opens");
+        for (at, (serial_a, serial_b, records)) in sides.iter().enumerate() {
+            let name = format!("p{at}");
+            // Side A has every file; side B drops the last one when its page is newer.
+            let Some(use_a) = pick(*serial_a, *serial_b) else {
+                continue;
+            };
+            let serial = if use_a { *serial_a } else { *serial_b };
+            let count = if !use_a && serial_b > serial_a {
+                records.len().saturating_sub(1)
+            } else {
+                records.len()
+            };
+            let files = records[..count]
+                .iter()
+                .enumerate()
+                .map(|(n, (a, b))| StoredFile {
+                    dependencies: if oracle {
+                        better_record(a.clone(), b.clone())
+                    } else if use_a {
+                        a.clone()
+                    } else {
+                        b.clone()
+                    },
+                    ..file(&format!("{name}-{n}.0-py3-none-any.whl"), &[])
+                })
+                .collect();
+            state
+                .commit_project(None, &commit(&name, serial, files))
+                .expect("commits");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+        // merge(A, B) and merge(B, A) publish the same bytes, equal to one state holding the
+        // page of the newer serial and the better record of each file.
+        #[test]
+        fn merging_is_symmetric_and_keeps_the_better_record(
+            sides in proptest::collection::vec(
+                (1u64..4, 1u64..4, proptest::collection::vec((arb_extracted(), arb_extracted()), 1..4)),
+                1..5,
+            )
+        ) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = |name: &str| dir.path().join(name);
+            build(&path("a"), &sides, |_, _| Some(true), false);
+            build(&path("b"), &sides, |_, _| Some(false), false);
+            build(&path("c"), &sides, |a, b| Some(a >= b), true);
+            for (target, source) in [("a", "b"), ("b", "a")] {
+                let mut state = State::open(&path(target)).expect("opens");
+                state.merge_from(&[State::open_existing(&path(source)).expect("opens")]).expect("merges");
+            }
+            let mut oracle = State::open(&path("c")).expect("opens");
+            let top = sides.iter().map(|(a, b, _)| *a.max(b)).max().unwrap_or(0);
+            oracle.set_meta("watermark", &top.to_string()).expect("meta");
+            drop(oracle);
+            let a = publish_sha(&path("a"), &path("out-a")).expect("publishes");
+            let b = publish_sha(&path("b"), &path("out-b")).expect("publishes");
+            let c = publish_sha(&path("c"), &path("out-c")).expect("publishes");
+            proptest::prop_assert_eq!(&a, &b);
+            proptest::prop_assert_eq!(&a, &c);
+        }
+    }
 
     #[test]
     fn an_extra_requested_after_its_project_was_done_queues_it_again() {
