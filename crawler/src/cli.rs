@@ -12,6 +12,7 @@ use url::Url;
 use crate::closure::Wanted;
 use crate::crawl::{Api, CrawlOptions, Crawler, Shard, Start, WheelSample, requirements_wanted};
 use crate::extract::Limits;
+use crate::pypi::client::{Credentials, redact_url, without_credentials};
 use crate::pypi::{Client, ClientOptions, Feed, FeedChoice, RequestKind, Since};
 use crate::state::State;
 use crate::{Error, Result};
@@ -85,9 +86,14 @@ pub struct CrawlArgs {
     /// Crawl only shard I of N (projects split by the hash of their name).
     #[arg(long)]
     pub shard: Option<Shard>,
-    /// The package index.
+    /// The package index. Credentials may be given here (`https://user:password@host/`), in
+    /// `MACH_NIX_INDEX_USERNAME`/`MACH_NIX_INDEX_PASSWORD` or `MACH_NIX_INDEX_TOKEN`, or in
+    /// `~/.netrc` (or `$NETRC`); they are sent to the index's host only and never stored.
     #[arg(long, default_value = "https://pypi.org")]
     pub index_url: Url,
+    /// Allow plain `http://` index and file URLs on hosts other than loopback ones.
+    #[arg(long)]
+    pub allow_insecure_http: bool,
     /// Which project listing to read.
     #[arg(long, value_enum, default_value = "simple")]
     pub api: Api,
@@ -192,6 +198,20 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     Ok(rate)
 }
 
+/// `$NETRC`, else `~/.netrc`, if there is one.
+fn netrc() -> Result<Option<netrc::Netrc>> {
+    let Some(path) = netrc::Netrc::get_file() else {
+        return Ok(None);
+    };
+    netrc::Netrc::from_file(&path)
+        .map(Some)
+        .map_err(|err| Error::Input {
+            file: path,
+            line: 0,
+            message: format!("not a readable netrc file: {err}"),
+        })
+}
+
 /// Parse a time: RFC 3339, `YYYY-MM-DD` (midnight UTC) or unix seconds.
 pub fn parse_time(text: &str) -> Result<i64> {
     if let Ok(seconds) = text.parse::<i64>() {
@@ -284,7 +304,20 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
     } else {
         None
     };
+    if !args.conda_url.username().is_empty() {
+        return Err(Error::Usage(format!(
+            "--conda-url {}: put credentials in ~/.netrc, not in the URL",
+            redact_url(&args.conda_url)
+        )));
+    }
+    let credentials = Credentials::new(
+        &args.index_url,
+        |name| std::env::var(name).ok(),
+        netrc()?.as_ref(),
+    );
     let client = Client::new(ClientOptions {
+        credentials,
+        allow_insecure_http: args.allow_insecure_http,
         concurrency: usize::from(args.concurrency),
         requests_per_second: Some(args.rate).filter(|rate| *rate > 0.0),
         timeout: Duration::from_secs_f64(args.timeout),
@@ -292,10 +325,11 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
         backoff: Duration::from_millis(args.backoff_ms),
         ..ClientOptions::default()
     })?;
-    let mut index_url = args.index_url.clone();
+    let mut index_url = without_credentials(&args.index_url);
     if !index_url.path().ends_with('/') {
         index_url.set_path(&format!("{}/", index_url.path()));
     }
+    client.trust_host_of(&index_url);
     // conda: the channels' repodata, then the PyPI crawl if one was asked for.
     if !args.conda.is_empty() {
         let index = if args.conda_current {

@@ -496,6 +496,11 @@ impl Crawler {
             reason,
         })?;
         let files = self.select_files(page.files);
+        for file in &files {
+            if let Ok(url) = Url::parse(&file.url) {
+                self.client.trust_host_of(&url);
+            }
+        }
         let releases = files
             .iter()
             .map(|file| file.version.as_str())
@@ -515,7 +520,7 @@ impl Crawler {
                 upload_time: file.upload_time,
                 yanked: file.yanked.clone(),
                 requires_python: file.requires_python.clone(),
-                url: file.url.clone(),
+                url: stored_url(&file.url)?,
                 dependencies: None,
             });
             if !examine.contains(&at) {
@@ -527,7 +532,13 @@ impl Crawler {
                 continue;
             }
             let client = self.client.clone();
-            let limits = self.options.limits;
+            let limits = Limits {
+                max_download_bytes: download_limit(
+                    self.options.limits.max_download_bytes,
+                    file.size,
+                ),
+                ..self.options.limits
+            };
             let file = file.clone();
             let probe = self.pep658.clone();
             let builder = self.options.builder.clone();
@@ -621,6 +632,26 @@ impl Crawler {
         chosen.extend(wheel_of_release.into_values());
         chosen
     }
+}
+
+/// Bytes a download may exceed the size the index declares by, before it is cut off.
+const DECLARED_SIZE_SLACK: u64 = 64 << 10;
+
+/// The most bytes read of a file the index says has `declared` bytes: that plus a little
+/// slack (a hostile or broken server cannot make the crawler read more), never over `limit`.
+fn download_limit(limit: u64, declared: u64) -> u64 {
+    limit.min(declared.saturating_add(DECLARED_SIZE_SLACK))
+}
+
+/// A file URL as the state stores it (and the snapshot publishes it): without userinfo, which
+/// the client adds per host from [`crate::pypi::client::Credentials`].
+fn stored_url(url: &str) -> Result<String> {
+    Url::parse(url)
+        .map(|url| crate::pypi::client::without_credentials(&url).to_string())
+        .map_err(|err| Error::Url {
+            url: crate::pypi::client::redact_text(url),
+            reason: err.to_string(),
+        })
 }
 
 fn join(base: &Url, path: &str) -> Result<Url> {

@@ -440,7 +440,9 @@ impl DirLock {
         let command: Vec<String> = std::env::args().collect();
         file.set_len(0).map_err(io)?;
         file.rewind().map_err(io)?;
-        writeln!(file, "pid {} ({})", std::process::id(), command.join(" ")).map_err(io)?;
+        // The lock file is readable by others: no credentials from the command line.
+        let command = crate::pypi::client::redact_text(&command.join(" "));
+        writeln!(file, "pid {} ({command})", std::process::id()).map_err(io)?;
         Ok(DirLock { _file: file })
     }
 }
@@ -1027,7 +1029,7 @@ impl State {
             "INSERT INTO projects (name, status, error, failures) VALUES (?1, ?2, ?3, 1)
              ON CONFLICT(name) DO UPDATE SET status = excluded.status, error = excluded.error,
                  failures = failures + 1, etag = NULL",
-            params![name, status, error],
+            params![name, status, crate::pypi::client::redact_text(error)],
         )
         .map_err(wrap)?;
         seal(&tx, &PROJECTS, "WHERE name = ?1", [name]).map_err(wrap)?;
