@@ -87,7 +87,7 @@ CREATE TABLE IF NOT EXISTS run_extras (
 ";
 
 /// The schema version this crawler writes (`PRAGMA user_version`); see [`migrate`].
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// A table whose rows feed a snapshot: every row carries a `checksum` over its columns, so a
 /// byte damaged on disk is found when the row is read instead of being published.
@@ -140,6 +140,11 @@ const FILES: Sealed = Sealed {
         "method",
         "extractor",
     ],
+    naming: 2,
+};
+const PARTIAL: Sealed = Sealed {
+    name: "partial",
+    columns: &["project", "sha256", "deps", "method", "extractor"],
     naming: 2,
 };
 const SEALED: [&Sealed; 4] = [&META, &PROJECTS, &DEPS, &FILES];
@@ -212,7 +217,8 @@ fn seal(
 
 /// Bring a state to [`SCHEMA_VERSION`], one numbered step at a time, in one transaction.
 /// 1: the tables (states from before numbered versions may lack `files.extractor`);
-/// 2: a `checksum` column on every table a snapshot is built from, filled for existing rows.
+/// 2: a `checksum` column on every table a snapshot is built from, filled for existing rows;
+/// 3: `partial`, the records of files examined while their project is not committed yet.
 fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     let wrap = |source| Error::State {
         path: path.to_path_buf(),
@@ -258,6 +264,20 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
             .map_err(wrap)?;
             seal(&tx, table, "", []).map_err(wrap)?;
         }
+    }
+    if version < 3 {
+        tx.execute_batch(
+            "CREATE TABLE partial (
+                project TEXT NOT NULL,
+                sha256 BLOB NOT NULL,
+                deps INTEGER NOT NULL REFERENCES deps(id),
+                method TEXT NOT NULL,
+                extractor INTEGER NOT NULL,
+                checksum INTEGER,
+                PRIMARY KEY (project, sha256)
+            )",
+        )
+        .map_err(wrap)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(wrap)?;
@@ -504,38 +524,54 @@ fn check_row(
     Ok(())
 }
 
+/// Decode the `deps` columns of a joined row (from `at`, `DEPS` columns then `checksum`), which
+/// the row names by `id`.
+fn decode_record(row: &rusqlite::Row<'_>, at: usize, id: i64) -> Result<DependencyRecord, Cell> {
+    let found: Option<i64> = cell(row, at, "deps")?;
+    if found != Some(id) {
+        return Err((
+            "deps",
+            format!("names dependency record {id}, which is missing"),
+        ));
+    }
+    check_row(row, &DEPS, at, at + DEPS.columns.len())?;
+    let source: String = cell(row, at + 2, "source")?;
+    let record = DependencyRecord {
+        source: MetadataSource::parse(&source)
+            .ok_or(("source", format!("unknown record source {source:?}")))?,
+        detail: cell(row, at + 3, "detail")?,
+        requires_python: cell(row, at + 4, "requires_python")?,
+        requires_dist: list_cell(row, at + 5, "requires_dist")?,
+        provides_extra: list_cell(row, at + 6, "provides_extra")?,
+        build_requires: list_cell(row, at + 7, "build_requires")?,
+        build_backend: cell(row, at + 8, "build_backend")?,
+    };
+    let key: Vec<u8> = cell(row, at + 1, "key")?;
+    if key != record_key(&record) {
+        return Err(("key", "does not match the record's fields".into()));
+    }
+    Ok(record)
+}
+
+fn sha256_cell(row: &rusqlite::Row<'_>, at: usize) -> Result<Option<[u8; 32]>, Cell> {
+    let sha256: Option<Vec<u8>> = cell(row, at, "sha256")?;
+    sha256
+        .map(|bytes| {
+            <[u8; 32]>::try_from(bytes.as_slice())
+                .map_err(|_| ("sha256", format!("{} bytes, not 32", bytes.len())))
+        })
+        .transpose()
+}
+
 /// Decode one row of the `files ⟕ deps` join of [`FILE_QUERY`], checking both checksums and
 /// every column.
 fn decode_file(row: &rusqlite::Row<'_>) -> Result<StoredFile, Cell> {
     check_row(row, &FILES, 0, FILES.columns.len())?;
-    let deps_at = FILES.columns.len() + 1;
     let deps_id: Option<i64> = cell(row, 10, "deps")?;
     let dependencies = match deps_id {
         None => None,
         Some(id) => {
-            let found: Option<i64> = cell(row, deps_at, "deps")?;
-            if found != Some(id) {
-                return Err((
-                    "deps",
-                    format!("names dependency record {id}, which is missing"),
-                ));
-            }
-            check_row(row, &DEPS, deps_at, deps_at + DEPS.columns.len())?;
-            let source: String = cell(row, deps_at + 2, "source")?;
-            let record = DependencyRecord {
-                source: MetadataSource::parse(&source)
-                    .ok_or(("source", format!("unknown record source {source:?}")))?,
-                detail: cell(row, deps_at + 3, "detail")?,
-                requires_python: cell(row, deps_at + 4, "requires_python")?,
-                requires_dist: list_cell(row, deps_at + 5, "requires_dist")?,
-                provides_extra: list_cell(row, deps_at + 6, "provides_extra")?,
-                build_requires: list_cell(row, deps_at + 7, "build_requires")?,
-                build_backend: cell(row, deps_at + 8, "build_backend")?,
-            };
-            let key: Vec<u8> = cell(row, deps_at + 1, "key")?;
-            if key != record_key(&record) {
-                return Err(("key", "does not match the record's fields".into()));
-            }
+            let record = decode_record(row, FILES.columns.len() + 1, id)?;
             let method: Option<String> = cell(row, 11, "method")?;
             Some(Extracted {
                 record,
@@ -544,13 +580,7 @@ fn decode_file(row: &rusqlite::Row<'_>) -> Result<StoredFile, Cell> {
             })
         }
     };
-    let sha256: Option<Vec<u8>> = cell(row, 5, "sha256")?;
-    let sha256 = sha256
-        .map(|bytes| {
-            <[u8; 32]>::try_from(bytes.as_slice())
-                .map_err(|_| ("sha256", format!("{} bytes, not 32", bytes.len())))
-        })
-        .transpose()?;
+    let sha256 = sha256_cell(row, 5)?;
     let kind = match cell::<i64>(row, 3, "kind")? {
         0 => FileKind::Sdist,
         1 => FileKind::Wheel,
@@ -607,6 +637,50 @@ fn read_files(conn: &Connection, path: &Path, project: &str) -> Result<Vec<Store
         })?);
     }
     Ok(files)
+}
+
+/// The records of `project`'s files examined in an unfinished crawl, by sha256.
+fn read_partial(
+    conn: &Connection,
+    path: &Path,
+    project: &str,
+) -> Result<Vec<([u8; 32], Extracted)>> {
+    let wrap = |source| Error::State {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT p.project, p.sha256, p.deps, p.method, p.extractor, p.checksum,
+                    d.id, d.key, d.source, d.detail, d.requires_python, d.requires_dist,
+                    d.provides_extra, d.build_requires, d.build_backend, d.checksum
+             FROM partial p LEFT JOIN deps d ON d.id = p.deps
+             WHERE p.project = ?1 ORDER BY p.sha256",
+        )
+        .map_err(wrap)?;
+    let mut rows = statement.query([project]).map_err(wrap)?;
+    let mut records = Vec::new();
+    while let Some(row) = rows.next().map_err(wrap)? {
+        let decode = || -> Result<([u8; 32], Extracted), Cell> {
+            check_row(row, &PARTIAL, 0, PARTIAL.columns.len())?;
+            let sha256 = sha256_cell(row, 1)?.ok_or(("sha256", "missing".to_string()))?;
+            let record = decode_record(row, PARTIAL.columns.len() + 1, cell(row, 2, "deps")?)?;
+            Ok((
+                sha256,
+                Extracted {
+                    record,
+                    method: cell(row, 3, "method")?,
+                    extractor: cell(row, 4, "extractor")?,
+                },
+            ))
+        };
+        records.push(
+            decode().map_err(|cell| {
+                damaged(path, format!("project {project}, partial record"), cell)
+            })?,
+        );
+    }
+    Ok(records)
 }
 
 fn read_project(conn: &Connection, path: &Path, name: &str) -> Result<Option<ProjectRow>> {
@@ -758,7 +832,7 @@ impl State {
         for name in self.project_names()? {
             read_files(&self.conn, &self.path, &name)?;
         }
-        for table in [&META, &PROJECTS, &DEPS] {
+        for table in [&META, &PROJECTS, &DEPS, &PARTIAL] {
             let columns = table.columns.join(", ");
             let mut statement = self
                 .conn
@@ -1024,6 +1098,8 @@ impl State {
         if status == "missing" {
             tx.execute("DELETE FROM files WHERE project = ?1", [name])
                 .map_err(wrap)?;
+            tx.execute("DELETE FROM partial WHERE project = ?1", [name])
+                .map_err(wrap)?;
         }
         tx.execute(
             "INSERT INTO projects (name, status, error, failures) VALUES (?1, ?2, ?3, 1)
@@ -1061,6 +1137,46 @@ impl State {
             .map_err(|err| self.err(err))?;
         rows.collect::<rusqlite::Result<_>>()
             .map_err(|err| self.err(err))
+    }
+
+    /// Keep the records of files of `project` examined so far, before the project is
+    /// committed: a crawl killed in the middle of a project with thousands of files resumes
+    /// from them instead of from zero. Committing the project drops them.
+    pub fn save_partial(&mut self, project: &str, records: &[([u8; 32], Extracted)]) -> Result<()> {
+        let path = self.path.clone();
+        let wrap = |source| Error::State {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        for (sha256, extracted) in records {
+            let deps = insert_record(&tx, &extracted.record).map_err(wrap)?;
+            tx.execute(
+                "INSERT OR REPLACE INTO partial (project, sha256, deps, method, extractor)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    project,
+                    sha256.as_slice(),
+                    deps,
+                    extracted.method,
+                    extracted.extractor
+                ],
+            )
+            .map_err(wrap)?;
+            seal(
+                &tx,
+                &PARTIAL,
+                "WHERE project = ?1 AND sha256 = ?2",
+                params![project, sha256.as_slice()],
+            )
+            .map_err(wrap)?;
+        }
+        tx.commit().map_err(wrap)
+    }
+
+    /// The records [`State::save_partial`] kept for `project`, by sha256.
+    pub fn partial(&self, project: &str) -> Result<Vec<([u8; 32], Extracted)>> {
+        read_partial(&self.conn, &self.path, project)
     }
 
     /// A project's stored files, by file name.
@@ -1290,6 +1406,8 @@ fn write_project(
     let stored = read_files(tx, path, &commit.name)?;
     let mut replaced = Vec::new();
     tx.execute("DELETE FROM files WHERE project = ?1", [&commit.name])
+        .map_err(wrap)?;
+    tx.execute("DELETE FROM partial WHERE project = ?1", [&commit.name])
         .map_err(wrap)?;
     for file in &commit.files {
         let old = stored
