@@ -470,7 +470,8 @@ impl Crawler {
     ) -> ProjectResult {
         match self.project_inner(name, etag, known, partial).await {
             Ok(result) => result,
-            Err(err) => ProjectResult::Failed(err.to_string()),
+            // Logged, stored and reported: no credentials, even from a URL a page gave.
+            Err(err) => ProjectResult::Failed(crate::pypi::client::redact_text(&err.to_string())),
         }
     }
 

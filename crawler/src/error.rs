@@ -5,7 +5,7 @@ use crate::extract::ExtractError;
 /// Everything the crawler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{url}: {source}")]
+    #[error("{url}: {}", chain(.source))]
     Http {
         url: String,
         #[source]
@@ -88,3 +88,16 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An HTTP error with its causes (reqwest's own message is often only "error sending request"
+/// or "error following redirect"), with the userinfo of any URL in them masked.
+fn chain(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    crate::pypi::client::redact_text(&text)
+}

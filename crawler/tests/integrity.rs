@@ -234,3 +234,88 @@ fn plain_http_is_refused_except_on_loopback_or_when_allowed() {
     let (_, err) = crawler(&args, &[]);
     assert!(!err.contains("plain HTTP refused"), "{err}");
 }
+
+fn crawl_six(server: &FakePypi, state: &Path, extra: &[&str]) -> (bool, String) {
+    let state = state.display().to_string();
+    let mut args = vec!["crawl", "--state", &state, "--packages", "six"];
+    let flags = fast_flags(server);
+    args.extend(flags.iter().map(String::as_str));
+    args.extend(extra);
+    crawler(&args, &[])
+}
+
+// Redirects were followed to any host, silently.
+#[test]
+fn redirects_stay_on_the_index_and_its_file_hosts() {
+    let server = FakePypi::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Same host: followed.
+    server.fault(
+        "/simple/six/",
+        vec![support::Fault::Redirect(
+            "http://127.0.0.1:{port}/simple/six/?again".into(),
+        )],
+    );
+    let (ok, err) = crawl_six(&server, &dir.path().join("same"), &["--retries", "0"]);
+    assert!(ok && !err.contains("failed: six"), "{err}");
+    // Another host (the same server under another name): refused, named in the error.
+    server.fault(
+        "/simple/six/",
+        vec![support::Fault::Redirect(
+            "http://localhost:{port}/simple/six/".into(),
+        )],
+    );
+    let (ok, err) = crawl_six(&server, &dir.path().join("other"), &["--retries", "0"]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("redirect to another host refused: http://localhost:"),
+        "{err}"
+    );
+    assert!(err.contains("failed: six"), "{err}");
+}
+
+// A Retry-After stalled the crawl without a word.
+#[test]
+fn waits_of_seconds_are_logged() {
+    let server = FakePypi::start();
+    server.fault(
+        "/simple/six/",
+        vec![support::Fault::TooMany { retry_after: 3 }],
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, err) = crawl_six(&server, &dir.path().join("state"), &[]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("/simple/six/: HTTP 429; waiting 3.0s before attempt 2 of 6"),
+        "{err}"
+    );
+}
+
+// `publish-db --state /nonexistent` published a 0-project snapshot and moved `latest` to it.
+#[test]
+fn publish_and_stats_refuse_a_missing_or_empty_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("nonexistent");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    std::fs::write(empty.join("state.sqlite"), b"").expect("writes");
+    let out = dir.path().join("out");
+    for state in [&missing, &empty] {
+        let state = state.to_str().expect("utf-8");
+        let (ok, err) = crawler(
+            &[
+                "publish-db",
+                "--state",
+                state,
+                "--out",
+                out.to_str().expect("utf-8"),
+            ],
+            &[],
+        );
+        assert!(!ok && err.contains("crawl state"), "{err}");
+        let (ok, err) = crawler(&["stats", "--state", state], &[]);
+        assert!(!ok && err.contains("crawl state"), "{err}");
+    }
+    assert!(!missing.exists(), "nothing was created");
+    assert!(!out.join("latest").exists(), "nothing was published");
+}

@@ -690,6 +690,21 @@ mod tests {
         assert_eq!(redact_text("no url"), "no url");
     }
 
+    // Plain HTTP was accepted for the index and for file URLs on any host.
+    #[test]
+    fn plain_http_is_only_for_loopback_unless_allowed() {
+        let secure = |url: &str, allowed| secure_enough(&Url::parse(url).expect("url"), allowed);
+        assert!(secure("https://pypi.org/simple/", false));
+        assert!(secure("http://127.0.0.1:8080/simple/", false));
+        assert!(secure("http://127.9.9.9/", false));
+        assert!(secure("http://localhost/", false));
+        assert!(secure("http://[::1]:3141/", false));
+        assert!(!secure("http://pypi.org/simple/", false));
+        assert!(!secure("http://10.0.0.1/", false));
+        assert!(!secure("ftp://127.0.0.1/", false));
+        assert!(secure("http://pypi.org/simple/", true));
+    }
+
     #[test]
     fn credentials_come_from_the_url_the_environment_or_netrc() {
         let netrc: netrc::Netrc = "machine files.example login bob password pw\n\

@@ -57,6 +57,8 @@ pub enum Fault {
     /// `.metadata` hash, zip CRC-32s); an index page has none (TLS keeps it intact), so a page
     /// is truncated instead.
     Corrupt,
+    /// Answer `302 Found` pointing at this URL (`{port}` becomes the server's port).
+    Redirect(String),
 }
 
 /// One request the server saw.
@@ -336,6 +338,14 @@ fn serve(mut stream: TcpStream, port: u16, shared: &Mutex<Shared>) -> std::io::R
         Some(Fault::Stall(duration)) => {
             std::thread::sleep(*duration);
             route(&request, port, shared)
+        }
+        Some(Fault::Redirect(location)) => {
+            let mut answer = response(302, "text/plain", Vec::new());
+            answer.headers.push((
+                "Location".into(),
+                location.replace("{port}", &port.to_string()),
+            ));
+            answer
         }
         _ => route(&request, port, shared),
     };
