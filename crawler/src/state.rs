@@ -3,7 +3,8 @@
 //!
 //! Crash safety: everything one project changes (its files, their records, its serial and ETag,
 //! the run queue entries it adds and its own "done" mark) is written in one transaction, so a
-//! `SIGKILL` at any moment leaves either all of it or none of it. A run is identified by the
+//! `SIGKILL` at any moment leaves either all of it or none of it; the records of a big
+//! project's files examined so far are kept in batches meanwhile ([`State::save_partial`]). A run is identified by the
 //! command that started it ([`State::begin_run`]); the same command after a crash resumes the
 //! unfinished run and crawls only what is still queued, so the result equals an uninterrupted
 //! run's.
@@ -13,6 +14,11 @@
 //! crawl and a `publish-db` or `merge-state` — never use one state at once; the second fails at
 //! once with [`Error::Locked`], naming the holder's pid and command. The kernel drops the lock
 //! when its holder dies, even by `SIGKILL`, so a killed crawl never leaves a stale lock behind.
+//!
+//! Integrity: the schema is versioned (`migrate`); every row a snapshot is built from carries
+//! a checksum, checked on every read and by [`State::verify`] (with SQLite's integrity check)
+//! before publishing; readers open with [`State::open_existing`], which never creates a state.
+//! Two records of one file meet under one rule, [`Extracted::rank`].
 
 use std::cmp::Ordering;
 use std::io::{Read, Seek, Write};
