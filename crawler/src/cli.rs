@@ -330,6 +330,9 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
         index_url.set_path(&format!("{}/", index_url.path()));
     }
     client.trust_host_of(&index_url);
+    // `crawl` creates the state (also for channels only, so `publish-db` finds it) and holds
+    // its lock while the channels are fetched into its directory too.
+    let mut state = State::open(&args.state)?;
     // conda: the channels' repodata, then the PyPI crawl if one was asked for.
     if !args.conda.is_empty() {
         let index = if args.conda_current {
@@ -363,7 +366,6 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
         },
         pep658: Default::default(),
     };
-    let mut state = State::open(&args.state)?;
     let started = std::time::Instant::now();
     let report = crawler.crawl(&mut state, &start).await?;
     let seconds = started.elapsed().as_secs_f64();
