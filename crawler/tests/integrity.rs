@@ -5,6 +5,7 @@ mod support;
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use support::{FakePypi, bin, fast_flags};
 
@@ -318,4 +319,65 @@ fn publish_and_stats_refuse_a_missing_or_empty_state() {
     }
     assert!(!missing.exists(), "nothing was created");
     assert!(!out.join("latest").exists(), "nothing was published");
+}
+
+// At the default concurrency, endless bodies of files declared large took ~1.5 GB: whole-file
+// downloads now share one byte budget, so only as many run at once as it holds.
+#[test]
+fn whole_file_downloads_share_one_byte_budget() {
+    use crawler::pypi::{Client, ClientOptions, RequestKind};
+    let server = FakePypi::start();
+    let files: Vec<(String, Vec<u8>)> = (0..8)
+        .map(|n| (format!("big-{n}.0.tar.gz"), vec![1u8; 16]))
+        .collect();
+    for (filename, _) in &files {
+        server.endless(filename);
+    }
+    server.add_project("big", files.clone());
+    let three_started_within = |budget: u64| {
+        let client = Client::new(ClientOptions {
+            download_budget: budget,
+            retries: 0,
+            requests_per_second: None,
+            ..ClientOptions::default()
+        })
+        .expect("client");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async {
+            let mut downloads = tokio::task::JoinSet::new();
+            for (filename, _) in &files {
+                let client = client.clone();
+                let url = url::Url::parse(&format!("{}files/synthetic/{filename}", server.url()))
+                    .expect("url");
+                downloads.spawn(async move {
+                    client
+                        .get(RequestKind::SdistDownload, &url, &[], 512 << 10)
+                        .await
+                        .expect_err("endless")
+                        .to_string()
+                });
+            }
+            while let Some(err) = downloads.join_next().await {
+                let err = err.expect("joins");
+                assert!(err.contains("over the limit of 524288 bytes"), "{err}");
+            }
+        });
+        // The shortest time in which three downloads started.
+        let starts = server.take_endless_starts();
+        starts
+            .windows(3)
+            .map(|three| three[2] - three[0])
+            .min()
+            .expect("eight downloads")
+    };
+    // 1 MiB holds two reservations of 512 KiB: a third download starts only when one of two
+    // has ended (each takes at least 16 ms: 8 chunks of 64 KiB, 2 ms apart); a budget that
+    // holds them all lets them start together.
+    let budgeted = three_started_within(1 << 20);
+    assert!(
+        budgeted >= Duration::from_millis(14),
+        "three started within {budgeted:?}"
+    );
+    let unbounded = three_started_within(64 << 20);
+    assert!(unbounded < Duration::from_millis(14), "{unbounded:?}");
 }

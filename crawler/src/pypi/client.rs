@@ -252,6 +252,10 @@ pub struct ClientOptions {
     pub credentials: Credentials,
     /// Allow plain `http://` to hosts other than loopback ones (`--allow-insecure-http`).
     pub allow_insecure_http: bool,
+    /// Bytes all whole-file downloads in flight may hold together: each reserves its limit
+    /// (the declared size plus slack, at most this) before it starts and keeps it while its
+    /// body lives, so endless or oversized bodies cannot add up past it.
+    pub download_budget: u64,
 }
 
 impl Default for ClientOptions {
@@ -270,6 +274,7 @@ impl Default for ClientOptions {
             .to_string(),
             credentials: Credentials::default(),
             allow_insecure_http: false,
+            download_budget: 256 << 20,
         }
     }
 }
@@ -324,6 +329,8 @@ pub struct Fetched {
     pub status: u16,
     pub body: Vec<u8>,
     pub headers: HeaderMap,
+    /// A download's share of [`ClientOptions::download_budget`], returned when this is dropped.
+    _budget: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Fetched {
@@ -353,6 +360,8 @@ pub struct Client {
     next_slot: Arc<Mutex<Instant>>,
     counters: Arc<Counters>,
     trusted: Arc<TrustedHosts>,
+    /// [`ClientOptions::download_budget`] in KiB.
+    download_budget: Arc<Semaphore>,
 }
 
 /// Why one attempt failed, and whether it is worth another.
@@ -409,6 +418,7 @@ impl Client {
             next_slot: Arc::new(Mutex::new(Instant::now())),
             counters: Arc::new(Counters::default()),
             trusted,
+            download_budget: Arc::new(Semaphore::new(kib(options.download_budget))),
             options,
         })
     }
@@ -560,6 +570,23 @@ impl Client {
         limit: u64,
     ) -> Result<Attempt> {
         self.wait_for_slot().await;
+        // Whole files reserve their limit first (before a request slot, so waiting for memory
+        // holds no connection); one reservation per request, so reservations cannot deadlock.
+        let budget = match kind {
+            RequestKind::WheelDownload | RequestKind::SdistDownload => {
+                let share = u32::try_from(kib(limit.min(self.options.download_budget)))
+                    .unwrap_or(u32::MAX)
+                    .max(1);
+                Some(
+                    self.download_budget
+                        .clone()
+                        .acquire_many_owned(share)
+                        .await
+                        .map_err(|_| Error::Internal("download budget closed".into()))?,
+                )
+            }
+            _ => None,
+        };
         // The semaphore is never closed, so acquiring only fails if it were.
         let _permit = self
             .in_flight
@@ -636,8 +663,16 @@ impl Client {
             status: status.as_u16(),
             body: bytes,
             headers,
+            _budget: budget,
         }))
     }
+}
+
+/// Bytes in KiB, rounded up, within a semaphore's permit count.
+fn kib(bytes: u64) -> usize {
+    usize::try_from(bytes.div_ceil(1024))
+        .unwrap_or(usize::MAX)
+        .min(Semaphore::MAX_PERMITS)
 }
 
 /// `Retry-After` is either delta-seconds or an HTTP date.

@@ -94,6 +94,8 @@ struct Shared {
     endless: std::collections::BTreeSet<String>,
     /// Body bytes sent for endless files.
     endless_sent: u64,
+    /// When each endless body started.
+    endless_starts: Vec<std::time::Instant>,
 }
 
 pub struct FakePypi {
@@ -195,6 +197,13 @@ impl FakePypi {
             .expect("lock")
             .endless
             .insert(filename.to_string());
+    }
+
+    /// When each endless body since the last call started, in order.
+    pub fn take_endless_starts(&self) -> Vec<std::time::Instant> {
+        let mut starts = std::mem::take(&mut self.shared.lock().expect("lock").endless_starts);
+        starts.sort();
+        starts
     }
 
     /// Body bytes sent for endless files so far.
@@ -321,9 +330,16 @@ fn serve(mut stream: TcpStream, port: u16, shared: &Mutex<Shared>) -> std::io::R
     if endless {
         stream.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/octet-stream\r\n\r\n")?;
         let chunk = vec![0x42u8; 64 << 10];
+        shared
+            .lock()
+            .expect("lock")
+            .endless_starts
+            .push(std::time::Instant::now());
         loop {
             stream.write_all(&chunk)?;
             shared.lock().expect("lock").endless_sent += chunk.len() as u64;
+            // 32 MiB/s at most: a download of a few hundred KiB takes measurable time.
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
     let mut answer = match &fault {
