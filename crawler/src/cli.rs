@@ -402,9 +402,9 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
         tracing::warn!("failed: {name}: {error}");
     }
     if let Some(path) = &args.report {
-        fs_err::write(
+        db_format::atomic::write(
             path,
-            serde_json::to_vec_pretty(&summary).map_err(|err| Error::Internal(err.to_string()))?,
+            &serde_json::to_vec_pretty(&summary).map_err(|err| Error::Internal(err.to_string()))?,
         )?;
     }
     Ok(())

@@ -64,6 +64,9 @@ pub enum Error {
     Published { path: PathBuf, found: String },
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// A file (the `--report`) could not be replaced as a whole.
+    #[error("cannot write {0}")]
+    Write(#[from] db_format::atomic::AtomicWriteError),
     #[error("snapshot: {0}")]
     Snapshot(#[from] db_format::Error),
     #[error("{file}:{line}: {message}")]

@@ -297,13 +297,15 @@ impl State {
             .conn
             .prepare("SELECT name, last_serial FROM projects")
             .map_err(|err| self.err(err))?;
-        let rows = statement
-            .query_map([], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
-            })
-            .map_err(|err| self.err(err))?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(|err| self.err(err))
+        let mut rows = statement.query([]).map_err(|err| self.err(err))?;
+        let mut serials = std::collections::HashMap::new();
+        while let Some(row) = rows.next().map_err(|err| self.err(err))? {
+            let name: String = row.get(0).map_err(|err| self.err(err))?;
+            let serial = codec::unsigned_cell(row, 1, "last_serial")
+                .map_err(|cell| damaged(&self.path, format!("project {name}"), cell))?;
+            serials.insert(name, serial);
+        }
+        Ok(serials)
     }
 
     /// Store a crawled project, queue what it depends on and mark it done, in one transaction.
@@ -658,6 +660,17 @@ mod tests {
             .execute_batch("UPDATE files SET sha256 = x'0102' WHERE filename = 'gamma-1.0.tar.gz'")
             .expect("damages");
         seal(&state.conn, &FILES, "", []).expect("reseals");
+        state
+            .conn
+            .execute_batch("UPDATE projects SET last_serial = -5 WHERE name = 'beta-pkg'")
+            .expect("damages");
+        seal(&state.conn, &PROJECTS, "", []).expect("reseals");
+        let err = state.serials().expect_err("negative serial");
+        assert!(
+            err.to_string()
+                .contains("(project beta-pkg), column last_serial: negative: -5"),
+            "{err}"
+        );
         let err = state.files("gamma").expect_err("short sha256");
         assert!(
             err.to_string()
