@@ -12,7 +12,7 @@ use url::Url;
 use crate::closure::Wanted;
 use crate::crawl::{Api, CrawlOptions, Crawler, Shard, Start, WheelSample, requirements_wanted};
 use crate::extract::Limits;
-use crate::pypi::client::{Credentials, redact_url, without_credentials};
+use crate::pypi::client::{Credentials, redact_url, secure_enough, without_credentials};
 use crate::pypi::{Client, ClientOptions, Feed, FeedChoice, RequestKind, Since};
 use crate::state::State;
 use crate::{Error, Result};
@@ -328,6 +328,15 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
     let mut index_url = without_credentials(&args.index_url);
     if !index_url.path().ends_with('/') {
         index_url.set_path(&format!("{}/", index_url.path()));
+    }
+    // A plain-HTTP index is a mistake of the command, not of one project: refuse it at once.
+    if !secure_enough(&index_url, args.allow_insecure_http) {
+        return Err(Error::Usage(
+            Error::Insecure {
+                url: redact_url(&index_url),
+            }
+            .to_string(),
+        ));
     }
     client.trust_host_of(&index_url);
     // `crawl` creates the state (also for channels only, so `publish-db` finds it) and holds

@@ -228,9 +228,17 @@ fn plain_http_is_refused_except_on_loopback_or_when_allowed() {
     ];
     let mut args = base.to_vec();
     args.extend(["--index-url", "http://pypi.invalid/"]);
-    let (ok, err) = crawler(&args, &[]);
-    assert!(ok, "{err}");
-    assert!(err.contains("plain HTTP refused"), "{err}");
+    let output = Command::new(bin())
+        .args(&args)
+        .env("NETRC", "/nonexistent")
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "a usage error: {err}");
+    assert!(
+        err.contains("http://pypi.invalid/: plain HTTP refused"),
+        "{err}"
+    );
     args.push("--allow-insecure-http");
     let (_, err) = crawler(&args, &[]);
     assert!(!err.contains("plain HTTP refused"), "{err}");

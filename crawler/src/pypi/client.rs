@@ -287,7 +287,7 @@ const LOGGED_WAIT: Duration = Duration::from_secs(3);
 
 /// Whether `url` may be fetched: `https`, or `http` to a loopback host (a local test index or
 /// mirror), or any `http` with `allow_insecure_http`.
-fn secure_enough(url: &Url, allow_insecure_http: bool) -> bool {
+pub fn secure_enough(url: &Url, allow_insecure_http: bool) -> bool {
     match url.scheme() {
         "https" => true,
         "http" => {
@@ -507,19 +507,15 @@ impl Client {
                         .backoff
                         .saturating_mul(1 << attempt.min(16))
                         .min(Duration::from_secs(60));
-                    let wait = match wait {
-                        Some(asked) if asked > MAX_RETRY_AFTER => {
-                            tracing::warn!(
-                                "{}: Retry-After asks for {}s, waiting {}s (the most this crawler waits)",
-                                redact_url(url),
-                                asked.as_secs(),
-                                MAX_RETRY_AFTER.as_secs()
-                            );
-                            MAX_RETRY_AFTER
-                        }
-                        Some(asked) => asked,
-                        None => backoff,
-                    };
+                    let (wait, cut) = retry_wait(wait, backoff);
+                    if let Some(asked) = cut {
+                        tracing::warn!(
+                            "{}: Retry-After asks for {}s, waiting {}s (the most this crawler waits)",
+                            redact_url(url),
+                            asked.as_secs(),
+                            wait.as_secs()
+                        );
+                    }
                     if wait >= LOGGED_WAIT {
                         tracing::warn!(
                             "{}: {}; waiting {:.1}s before attempt {} of {attempts}",
@@ -668,6 +664,16 @@ impl Client {
     }
 }
 
+/// How long to wait before the next attempt: what `Retry-After` asked for, cut to
+/// [`MAX_RETRY_AFTER`] (then the asked time is returned too, for the log), else the backoff.
+fn retry_wait(asked: Option<Duration>, backoff: Duration) -> (Duration, Option<Duration>) {
+    match asked {
+        Some(asked) if asked > MAX_RETRY_AFTER => (MAX_RETRY_AFTER, Some(asked)),
+        Some(asked) => (asked, None),
+        None => (backoff, None),
+    }
+}
+
 /// Bytes in KiB, rounded up, within a semaphore's permit count.
 fn kib(bytes: u64) -> usize {
     usize::try_from(bytes.div_ceil(1024))
@@ -699,6 +705,25 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    // `Retry-After: 99999999` stalled every request 5 × 300 s without a log line.
+    #[test]
+    fn retry_after_is_cut_to_a_minute() {
+        let backoff = Duration::from_millis(500);
+        let asked = parse_retry_after("99999999");
+        assert_eq!(
+            retry_wait(asked, backoff),
+            (
+                Duration::from_secs(60),
+                Some(Duration::from_secs(99_999_999))
+            )
+        );
+        assert_eq!(
+            retry_wait(Some(Duration::from_secs(7)), backoff),
+            (Duration::from_secs(7), None)
+        );
+        assert_eq!(retry_wait(None, backoff), (backoff, None));
     }
 
     // `--index-url https://user:secret@host` put the secret into logs, the lock file, the
