@@ -12,7 +12,7 @@ use url::Url;
 use crate::closure::Wanted;
 use crate::crawl::{Api, CrawlOptions, Crawler, Shard, Start, WheelSample, requirements_wanted};
 use crate::extract::Limits;
-use crate::pypi::client::{Credentials, redact_url, secure_enough, without_credentials};
+use crate::pypi::client::{Credentials, INSECURE, redact_url, secure_enough, without_credentials};
 use crate::pypi::{Client, ClientOptions, Feed, FeedChoice, RequestKind, Since};
 use crate::state::State;
 use crate::{Error, Result};
@@ -331,12 +331,10 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
     }
     // A plain-HTTP index is a mistake of the command, not of one project: refuse it at once.
     if !secure_enough(&index_url, args.allow_insecure_http) {
-        return Err(Error::Usage(
-            Error::Insecure {
-                url: redact_url(&index_url),
-            }
-            .to_string(),
-        ));
+        return Err(Error::Usage(format!(
+            "--index-url {}: {INSECURE}",
+            redact_url(&index_url)
+        )));
     }
     client.trust_host_of(&index_url);
     // `crawl` creates the state (also for channels only, so `publish-db` finds it) and holds

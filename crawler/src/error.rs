@@ -19,12 +19,6 @@ pub enum Error {
     },
     #[error("{url}: invalid response: {reason}")]
     InvalidResponse { url: String, reason: String },
-    /// Plain HTTP to a host that is not loopback, without `--allow-insecure-http`.
-    #[error(
-        "{url}: plain HTTP refused (anyone on the way could change what the crawler records); \
-         use https, or pass --allow-insecure-http"
-    )]
-    Insecure { url: String },
     #[error("invalid URL {url:?}: {reason}")]
     Url { url: String, reason: String },
     #[error("crawl state {}: {source}", path.display())]

@@ -240,6 +240,7 @@ fn plain_http_is_refused_except_on_loopback_or_when_allowed() {
         "{err}"
     );
     args.push("--allow-insecure-http");
+    // Allowed: it gets as far as looking the host up.
     let (_, err) = crawler(&args, &[]);
     assert!(!err.contains("plain HTTP refused"), "{err}");
 }

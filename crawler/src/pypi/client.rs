@@ -285,6 +285,10 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Waits at least this long are logged, so a stalled crawl says why.
 const LOGGED_WAIT: Duration = Duration::from_secs(3);
 
+/// Why a plain-HTTP URL is refused.
+pub const INSECURE: &str = "plain HTTP refused (anyone on the way could change what the \
+                            crawler records); use https, or pass --allow-insecure-http";
+
 /// Whether `url` may be fetched: `https`, or `http` to a loopback host (a local test index or
 /// mirror), or any `http` with `allow_insecure_http`.
 pub fn secure_enough(url: &Url, allow_insecure_http: bool) -> bool {
@@ -465,9 +469,12 @@ impl Client {
         body: Option<Vec<u8>>,
         limit: u64,
     ) -> Result<Fetched> {
+        // Refused like any answer that cannot be used: for a file URL it is a fact about the
+        // page, so the file's record says it.
         if !secure_enough(url, self.options.allow_insecure_http) {
-            return Err(Error::Insecure {
+            return Err(Error::InvalidResponse {
                 url: redact_url(url),
+                reason: INSECURE.into(),
             });
         }
         let mut header_map = HeaderMap::new();
@@ -763,6 +770,24 @@ mod tests {
         assert!(!secure("http://10.0.0.1/", false));
         assert!(!secure("ftp://127.0.0.1/", false));
         assert!(secure("http://pypi.org/simple/", true));
+    }
+
+    #[test]
+    fn a_plain_http_file_url_is_refused_without_a_request() {
+        let client = Client::new(ClientOptions::default()).expect("client");
+        let url = Url::parse("http://bob:pw@files.invalid/a.whl").expect("url");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let err = runtime
+            .block_on(client.get(RequestKind::WheelDownload, &url, &[], 1 << 20))
+            .expect_err("refused");
+        assert_eq!(
+            err.to_string(),
+            format!("http://****@files.invalid/a.whl: invalid response: {INSECURE}")
+        );
+        assert_eq!(client.counters().total_requests(), 0);
     }
 
     #[test]
