@@ -709,6 +709,7 @@ mod tests {
                 }
             }
         }
+        eprintln!("{refused} flips refused, {same} published the same bytes");
         assert!(
             refused > 0 && same > 0,
             "{refused} refused, {same} unchanged"
