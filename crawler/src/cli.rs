@@ -12,6 +12,7 @@ use url::Url;
 use crate::closure::Wanted;
 use crate::crawl::{Api, CrawlOptions, Crawler, Shard, Start, WheelSample, requirements_wanted};
 use crate::extract::Limits;
+use crate::pypi::client::{Credentials, INSECURE, redact_url, secure_enough, without_credentials};
 use crate::pypi::{Client, ClientOptions, Feed, FeedChoice, RequestKind, Since};
 use crate::state::State;
 use crate::{Error, Result};
@@ -85,9 +86,14 @@ pub struct CrawlArgs {
     /// Crawl only shard I of N (projects split by the hash of their name).
     #[arg(long)]
     pub shard: Option<Shard>,
-    /// The package index.
+    /// The package index. Credentials may be given here (`https://user:password@host/`), in
+    /// `MACH_NIX_INDEX_USERNAME`/`MACH_NIX_INDEX_PASSWORD` or `MACH_NIX_INDEX_TOKEN`, or in
+    /// `~/.netrc` (or `$NETRC`); they are sent to the index's host only and never stored.
     #[arg(long, default_value = "https://pypi.org")]
     pub index_url: Url,
+    /// Allow plain `http://` index and file URLs on hosts other than loopback ones.
+    #[arg(long)]
+    pub allow_insecure_http: bool,
     /// Which project listing to read.
     #[arg(long, value_enum, default_value = "simple")]
     pub api: Api,
@@ -97,26 +103,26 @@ pub struct CrawlArgs {
     /// Keep only the newest N releases of each project.
     #[arg(long)]
     pub max_releases: Option<usize>,
-    /// Most HTTP requests in flight.
-    #[arg(long, default_value_t = 16)]
-    pub concurrency: usize,
-    /// Most requests started per second (0: unlimited).
-    #[arg(long, default_value_t = 20.0)]
+    /// Most HTTP requests in flight (1 to 64).
+    #[arg(long, default_value_t = 16, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Most requests started per second (0: unlimited; else 0.01 to 10000).
+    #[arg(long, default_value_t = 20.0, allow_negative_numbers = true, value_parser = parse_rate)]
     pub rate: f64,
-    /// Projects fetched at once.
-    #[arg(long, default_value_t = 8)]
-    pub projects_in_flight: usize,
-    /// Timeout of one request attempt, in seconds.
-    #[arg(long, default_value_t = 60.0)]
+    /// Projects fetched at once (1 to 1024).
+    #[arg(long, default_value_t = 8, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub projects_in_flight: u16,
+    /// Timeout of one request attempt, in seconds (0.1 to 3600).
+    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true, value_parser = parse_timeout)]
     pub timeout: f64,
-    /// Retries after a failed attempt.
-    #[arg(long, default_value_t = 5)]
+    /// Retries after a failed attempt (0 to 100).
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(0..=100))]
     pub retries: u32,
-    /// The first retry's backoff in milliseconds (doubled each time).
-    #[arg(long, default_value_t = 500)]
+    /// The first retry's backoff in milliseconds, doubled each time (0 to 600000).
+    #[arg(long, default_value_t = 500, allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(0..=600_000))]
     pub backoff_ms: u64,
-    /// Seconds between progress lines when not on a terminal.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds between progress lines when not on a terminal (1 to 86400).
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub progress_every: u64,
     /// Write the crawl report (with request and byte counts) as JSON here.
     #[arg(long)]
@@ -137,8 +143,8 @@ pub struct CrawlArgs {
     #[arg(long)]
     pub build_sdists: bool,
     /// Most sandboxed sdist builds at once (with `--build-sdists`).
-    #[arg(long, default_value_t = 2)]
-    pub build_concurrency: usize,
+    #[arg(long, default_value_t = 2, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub build_concurrency: u16,
 }
 
 /// The sandboxed sdist builder of `--build-sdists`: build requirements from the crawled
@@ -154,9 +160,56 @@ fn sdist_builder(args: &CrawlArgs, index_url: &Url) -> Result<Option<crate::buil
         crate::build::WheelSource::Index(simple.to_string()),
         std::env::temp_dir().join("mach-nix-build-envs"),
     );
-    crate::build::Builder::new(options, args.build_concurrency)
+    crate::build::Builder::new(options, usize::from(args.build_concurrency))
         .map(Some)
         .map_err(|err| Error::Usage(format!("--build-sdists: {err}")))
+}
+
+/// A decimal number within `range`, for `--timeout` and `--rate`: finite, so neither `inf`,
+/// `NaN` nor `1e300` reaches `Duration` (which panics on them).
+fn bounded_float(text: &str, range: std::ops::RangeInclusive<f64>) -> Result<f64, String> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if !value.is_finite() || !range.contains(&value) {
+        return Err(format!(
+            "{text:?} is out of range: expected {} to {}",
+            range.start(),
+            range.end()
+        ));
+    }
+    Ok(value)
+}
+
+/// `--timeout`: seconds, 0.1 to one hour.
+fn parse_timeout(text: &str) -> Result<f64, String> {
+    bounded_float(text, 0.1..=3600.0)
+}
+
+/// `--rate`: 0 (unlimited) or 0.01 to 10000 requests per second.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate = bounded_float(text, 0.0..=10_000.0)?;
+    if rate != 0.0 && rate < 0.01 {
+        return Err(format!(
+            "{text:?} is out of range: expected 0 (unlimited) or 0.01 to 10000"
+        ));
+    }
+    Ok(rate)
+}
+
+/// `$NETRC`, else `~/.netrc`, if there is one.
+fn netrc() -> Result<Option<netrc::Netrc>> {
+    let Some(path) = netrc::Netrc::get_file() else {
+        return Ok(None);
+    };
+    netrc::Netrc::from_file(&path)
+        .map(Some)
+        .map_err(|err| Error::Input {
+            file: path,
+            line: 0,
+            message: format!("not a readable netrc file: {err}"),
+        })
 }
 
 /// Parse a time: RFC 3339, `YYYY-MM-DD` (midnight UTC) or unix seconds.
@@ -251,18 +304,42 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
     } else {
         None
     };
+    if !args.conda_url.username().is_empty() {
+        return Err(Error::Usage(format!(
+            "--conda-url {}: put credentials in ~/.netrc, not in the URL",
+            redact_url(&args.conda_url)
+        )));
+    }
+    let credentials = Credentials::new(
+        &args.index_url,
+        |name| std::env::var(name).ok(),
+        netrc()?.as_ref(),
+    );
     let client = Client::new(ClientOptions {
-        concurrency: args.concurrency.clamp(1, 64),
+        credentials,
+        allow_insecure_http: args.allow_insecure_http,
+        concurrency: usize::from(args.concurrency),
         requests_per_second: Some(args.rate).filter(|rate| *rate > 0.0),
-        timeout: Duration::from_secs_f64(args.timeout.max(0.1)),
+        timeout: Duration::from_secs_f64(args.timeout),
         retries: args.retries,
         backoff: Duration::from_millis(args.backoff_ms),
         ..ClientOptions::default()
     })?;
-    let mut index_url = args.index_url.clone();
+    let mut index_url = without_credentials(&args.index_url);
     if !index_url.path().ends_with('/') {
         index_url.set_path(&format!("{}/", index_url.path()));
     }
+    // A plain-HTTP index is a mistake of the command, not of one project: refuse it at once.
+    if !secure_enough(&index_url, args.allow_insecure_http) {
+        return Err(Error::Usage(format!(
+            "--index-url {}: {INSECURE}",
+            redact_url(&index_url)
+        )));
+    }
+    client.trust_host_of(&index_url);
+    // `crawl` creates the state (also for channels only, so `publish-db` finds it) and holds
+    // its lock while the channels are fetched into its directory too.
+    let mut state = State::open(&args.state)?;
     // conda: the channels' repodata, then the PyPI crawl if one was asked for.
     if !args.conda.is_empty() {
         let index = if args.conda_current {
@@ -290,13 +367,12 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
             max_releases: args.max_releases,
             wheels: args.wheels,
             limits: Limits::default(),
-            projects_in_flight: args.projects_in_flight,
-            progress_every: Duration::from_secs(args.progress_every.max(1)),
+            projects_in_flight: usize::from(args.projects_in_flight),
+            progress_every: Duration::from_secs(args.progress_every),
             builder,
         },
         pep658: Default::default(),
     };
-    let mut state = State::open(&args.state)?;
     let started = std::time::Instant::now();
     let report = crawler.crawl(&mut state, &start).await?;
     let seconds = started.elapsed().as_secs_f64();
@@ -333,9 +409,9 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
         tracing::warn!("failed: {name}: {error}");
     }
     if let Some(path) = &args.report {
-        fs_err::write(
+        db_format::atomic::write(
             path,
-            serde_json::to_vec_pretty(&summary).map_err(|err| Error::Internal(err.to_string()))?,
+            &serde_json::to_vec_pretty(&summary).map_err(|err| Error::Internal(err.to_string()))?,
         )?;
     }
     Ok(())
@@ -362,7 +438,8 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Crawl(args) => crawl(*args).await,
         Command::PublishDb { state, out } => {
-            let state = State::open(&state)?;
+            let state = State::open_existing(&state)?;
+            state.verify()?;
             let published = crate::publish::publish(&state, &out)?;
             println!("{}", published.entry.sha256);
             tracing::info!(
@@ -383,15 +460,30 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::MergeState { state, from } => {
             let mut target = State::open(&state)?;
-            for dir in from {
-                let other = State::open(&dir)?;
-                let taken = target.merge_from(&other)?;
-                tracing::info!("merged {taken} projects from {}", dir.display());
+            let sources = from
+                .iter()
+                .map(|dir| State::open_existing(dir))
+                .collect::<Result<Vec<_>>>()?;
+            let report = target.merge_from(&sources)?;
+            for replaced in &report.replaced {
+                tracing::info!(
+                    "{} {}: replaced the {} record by a {} record",
+                    replaced.project,
+                    replaced.filename,
+                    replaced.from,
+                    replaced.to
+                );
             }
+            tracing::info!(
+                "merged {} states: {} project pages taken, {} records replaced by better ones",
+                sources.len(),
+                report.pages,
+                report.replaced.len()
+            );
             Ok(())
         }
         Command::Stats { state } => {
-            let state = State::open(&state)?;
+            let state = State::open_existing(&state)?;
             let value = stats(&state)?;
             println!(
                 "{}",
@@ -439,6 +531,63 @@ pub fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn crawl_flag(flag: &str, value: &str) -> std::result::Result<Cli, clap::Error> {
+        Cli::try_parse_from([
+            "mach-nix-crawler",
+            "crawl",
+            "--state",
+            "s",
+            "--packages",
+            "six",
+            flag,
+            value,
+        ])
+    }
+
+    // `--timeout inf` and `--rate 1e-300` panicked in `Duration`, `--retries 4294967295`
+    // wrapped to zero attempts: every numeric flag is checked at parse time.
+    #[test]
+    fn numeric_flags_out_of_range_are_refused_at_parse_time() {
+        for (flag, value) in [
+            ("--timeout", "inf"),
+            ("--timeout", "1e300"),
+            ("--timeout", "-1"),
+            ("--timeout", "NaN"),
+            ("--timeout", "0"),
+            ("--rate", "1e-300"),
+            ("--rate", "-5"),
+            ("--retries", "-1"),
+            ("--rate", "inf"),
+            ("--retries", "4294967295"),
+            ("--retries", "101"),
+            ("--concurrency", "0"),
+            ("--concurrency", "100000"),
+            ("--projects-in-flight", "0"),
+            ("--backoff-ms", "18446744073709551615"),
+            ("--progress-every", "0"),
+            ("--build-concurrency", "0"),
+        ] {
+            let err = crawl_flag(flag, value).expect_err(&format!("{flag} {value} is refused"));
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{flag} {value}"
+            );
+            let text = err.to_string();
+            assert!(text.contains(flag) && text.contains(value), "{text}");
+        }
+        for (flag, value) in [
+            ("--timeout", "0.5"),
+            ("--timeout", "3600"),
+            ("--rate", "0"),
+            ("--rate", "0.01"),
+            ("--retries", "0"),
+            ("--concurrency", "64"),
+        ] {
+            crawl_flag(flag, value).unwrap_or_else(|err| panic!("{flag} {value}: {err}"));
+        }
+    }
 
     #[test]
     fn times_and_since_parse() {

@@ -23,7 +23,7 @@ use crate::extract::{EXTRACTOR_VERSION, FileOutcome, Limits, Method};
 use crate::progress::Progress;
 use crate::pypi::project::{parse_json_api, parse_simple_page};
 use crate::pypi::{Client, Feed, IndexFile, RequestKind, SIMPLE_JSON, Since};
-use crate::state::{Extracted, ProjectCommit, State, StoredFile};
+use crate::state::{Extracted, ProjectCommit, State, StoredFile, better_record};
 use crate::{Error, Result};
 
 /// Which project listing the crawl reads.
@@ -289,6 +289,7 @@ impl Crawler {
         let mut queue: VecDeque<String> = state.pending(&run)?.into();
         let mut in_flight: HashSet<String> = HashSet::new();
         let mut tasks: JoinSet<(String, ProjectResult)> = JoinSet::new();
+        let (partial_sender, mut partial_receiver) = tokio::sync::mpsc::unbounded_channel();
         loop {
             while in_flight.len() < self.options.projects_in_flight.max(1) {
                 let Some(name) = queue.pop_front() else { break };
@@ -299,10 +300,20 @@ impl Crawler {
                 let etag = row
                     .filter(|row| row.status == "ok")
                     .and_then(|row| row.etag);
-                let known = state
+                // What is known of the project's files: their stored records, and those
+                // examined before an earlier run of this crawl was stopped (the better of
+                // the two where both exist).
+                let mut known: HashMap<[u8; 32], Extracted> = HashMap::new();
+                let stored = state
                     .files(&name)?
                     .into_iter()
-                    .filter_map(|file| Some((file.sha256?, file.dependencies?)))
+                    .filter_map(|file| Some((file.sha256?, file.dependencies?)));
+                for (sha256, extracted) in stored.chain(state.partial(&name)?) {
+                    let better = better_record(known.remove(&sha256), Some(extracted));
+                    known.extend(better.map(|extracted| (sha256, extracted)));
+                }
+                let known = known
+                    .into_iter()
                     .filter(|(_, extracted)| {
                         extracted.record.source != MetadataSource::Unknown
                             || (extracted.extractor == EXTRACTOR_VERSION
@@ -312,12 +323,27 @@ impl Crawler {
                     })
                     .collect::<HashMap<_, _>>();
                 let crawler = self.clone();
+                let partial = partial_sender.clone();
                 tasks.spawn(async move {
-                    let result = crawler.project(&name, etag, known).await;
+                    let result = crawler.project(&name, etag, known, partial).await;
                     (name, result)
                 });
             }
-            let Some(joined) = tasks.join_next().await else {
+            // Keep the partial progress of projects still in flight while waiting for one to
+            // finish; a finished project's last batches are in the channel before its result.
+            let joined = loop {
+                tokio::select! {
+                    biased;
+                    Some((name, records)) = partial_receiver.recv() => {
+                        state.save_partial(&name, &records)?;
+                    }
+                    joined = tasks.join_next() => break joined,
+                }
+            };
+            while let Ok((name, records)) = partial_receiver.try_recv() {
+                state.save_partial(&name, &records)?;
+            }
+            let Some(joined) = joined else {
                 queue = state.pending(&run)?.into();
                 if queue.is_empty() {
                     break;
@@ -399,10 +425,12 @@ impl Crawler {
         name: &str,
         etag: Option<String>,
         known: HashMap<[u8; 32], Extracted>,
+        partial: PartialSender,
     ) -> ProjectResult {
-        match self.project_inner(name, etag, known).await {
+        match self.project_inner(name, etag, known, partial).await {
             Ok(result) => result,
-            Err(err) => ProjectResult::Failed(err.to_string()),
+            // Logged, stored and reported: no credentials, even from a URL a page gave.
+            Err(err) => ProjectResult::Failed(crate::pypi::client::redact_text(&err.to_string())),
         }
     }
 
@@ -411,6 +439,7 @@ impl Crawler {
         name: &str,
         etag: Option<String>,
         known: HashMap<[u8; 32], Extracted>,
+        partial: PartialSender,
     ) -> Result<ProjectResult> {
         let package =
             PackageName::from_str(name).map_err(|err| Error::Usage(format!("{name}: {err}")))?;
@@ -455,6 +484,11 @@ impl Crawler {
             reason,
         })?;
         let files = self.select_files(page.files);
+        for file in &files {
+            if let Ok(url) = Url::parse(&file.url) {
+                self.client.trust_host_of(&url);
+            }
+        }
         let releases = files
             .iter()
             .map(|file| file.version.as_str())
@@ -474,7 +508,7 @@ impl Crawler {
                 upload_time: file.upload_time,
                 yanked: file.yanked.clone(),
                 requires_python: file.requires_python.clone(),
-                url: file.url.clone(),
+                url: stored_url(&file.url)?,
                 dependencies: None,
             });
             if !examine.contains(&at) {
@@ -486,7 +520,13 @@ impl Crawler {
                 continue;
             }
             let client = self.client.clone();
-            let limits = self.options.limits;
+            let limits = Limits {
+                max_download_bytes: download_limit(
+                    self.options.limits.max_download_bytes,
+                    file.size,
+                ),
+                ..self.options.limits
+            };
             let file = file.clone();
             let probe = self.pep658.clone();
             let builder = self.options.builder.clone();
@@ -499,15 +539,24 @@ impl Crawler {
             });
         }
         let mut examined = 0;
+        let mut batch = Vec::new();
         while let Some(joined) = tasks.join_next().await {
             let (at, outcome) =
                 joined.map_err(|err| Error::Internal(format!("file task failed: {err}")))?;
             let outcome = outcome?;
-            stored[at].dependencies = Some(Extracted {
+            let extracted = Extracted {
                 record: outcome.record,
                 method: outcome.method.as_str().to_string(),
                 extractor: EXTRACTOR_VERSION,
-            });
+            };
+            if let Some(sha256) = stored[at].sha256 {
+                batch.push((sha256, extracted.clone()));
+            }
+            if batch.len() >= PARTIAL_BATCH {
+                // The receiver lives as long as the crawl loop that awaits this task.
+                let _ = partial.send((name.to_string(), std::mem::take(&mut batch)));
+            }
+            stored[at].dependencies = Some(extracted);
             examined += 1;
         }
         Ok(ProjectResult::Crawled {
@@ -580,6 +629,32 @@ impl Crawler {
         chosen.extend(wheel_of_release.into_values());
         chosen
     }
+}
+
+/// Files examined per partial commit of a project (see [`State::save_partial`]).
+const PARTIAL_BATCH: usize = 16;
+
+/// Where a project's task sends the records it examined so far.
+type PartialSender = tokio::sync::mpsc::UnboundedSender<(String, Vec<([u8; 32], Extracted)>)>;
+
+/// Bytes a download may exceed the size the index declares by, before it is cut off.
+const DECLARED_SIZE_SLACK: u64 = 64 << 10;
+
+/// The most bytes read of a file the index says has `declared` bytes: that plus a little
+/// slack (a hostile or broken server cannot make the crawler read more), never over `limit`.
+fn download_limit(limit: u64, declared: u64) -> u64 {
+    limit.min(declared.saturating_add(DECLARED_SIZE_SLACK))
+}
+
+/// A file URL as the state stores it (and the snapshot publishes it): without userinfo, which
+/// the client adds per host from [`crate::pypi::client::Credentials`].
+fn stored_url(url: &str) -> Result<String> {
+    Url::parse(url)
+        .map(|url| crate::pypi::client::without_credentials(&url).to_string())
+        .map_err(|err| Error::Url {
+            url: crate::pypi::client::redact_text(url),
+            reason: err.to_string(),
+        })
 }
 
 fn join(base: &Url, path: &str) -> Result<Url> {

@@ -5,7 +5,7 @@ use crate::extract::ExtractError;
 /// Everything the crawler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{url}: {source}")]
+    #[error("{url}: {}", chain(.source))]
     Http {
         url: String,
         #[source]
@@ -27,6 +27,22 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    /// A state that is missing, empty, not SQLite, of a newer schema, or fails SQLite's
+    /// integrity check: only `crawl` creates a state.
+    #[error("crawl state {}: {reason}", path.display())]
+    NoState { path: PathBuf, reason: String },
+    /// A row of the state that cannot be what the crawler wrote (a damaged byte on disk).
+    #[error(
+        "crawl state {}: damaged row ({row}), column {column}: {reason}; restore the state \
+         from a copy or crawl into a new one",
+        path.display()
+    )]
+    Damaged {
+        path: PathBuf,
+        row: String,
+        column: &'static str,
+        reason: String,
+    },
     /// Another process holds the lock (one crawl or publish per state at a time).
     #[error(
         "{what} is in use by {holder}; only one crawl, publish-db or merge-state may use it at \
@@ -42,6 +58,9 @@ pub enum Error {
     Published { path: PathBuf, found: String },
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// A file (the `--report`) could not be replaced as a whole.
+    #[error("cannot write {0}")]
+    Write(#[from] db_format::atomic::AtomicWriteError),
     #[error("snapshot: {0}")]
     Snapshot(#[from] db_format::Error),
     #[error("{file}:{line}: {message}")]
@@ -68,3 +87,16 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An HTTP error with its causes (reqwest's own message is often only "error sending request"
+/// or "error following redirect"), with the userinfo of any URL in them masked.
+fn chain(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    crate::pypi::client::redact_text(&text)
+}

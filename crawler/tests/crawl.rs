@@ -802,17 +802,35 @@ fn unknown_records_from_an_older_extractor_are_read_again_and_known_ones_kept() 
     crawl(&server, &state_dir, &["--packages", "six"]);
     let out = dir.path().join("out");
     let reference = publish(&state_dir, &out);
-    // Pretend an older extractor wrote the state and gave up on six-1.0.0.tar.gz.
+    // Pretend an older extractor wrote the state and gave up on six-1.0.0.tar.gz. The page
+    // is stored empty first: a stored record that is better than a new one would be kept.
     {
-        let db = rusqlite::Connection::open(state_dir.join("state.sqlite")).expect("opens");
-        db.execute_batch(
-            "UPDATE files SET extractor = 0;
-             INSERT INTO deps (key, source, detail, requires_python, requires_dist, provides_extra, build_requires)
-                 VALUES (x'00', 'unknown', 'an old extractor gave up', NULL, '[]', '[]', '[]');
-             UPDATE files SET deps = (SELECT id FROM deps WHERE key = x'00') WHERE filename = 'six-1.0.0.tar.gz';
-             UPDATE meta SET value = '0' WHERE key = 'extractor_version';",
-        )
-        .expect("rewrites");
+        let mut state = State::open(&state_dir).expect("opens");
+        let row = state.project("six").expect("row").expect("crawled");
+        let mut files = state.files("six").expect("files");
+        let page = |files: Vec<crawler::state::StoredFile>| crawler::state::ProjectCommit {
+            name: "six".into(),
+            last_serial: row.last_serial,
+            etag: row.etag.clone(),
+            files,
+            enqueue: Vec::new(),
+        };
+        state
+            .commit_project(None, &page(Vec::new()))
+            .expect("empties");
+        for file in &mut files {
+            let extracted = file.dependencies.as_mut().expect("examined");
+            extracted.extractor = 0;
+            if file.filename == "six-1.0.0.tar.gz" {
+                extracted.record = db_format::DependencyRecord {
+                    source: MetadataSource::Unknown,
+                    detail: Some("an old extractor gave up".into()),
+                    ..Default::default()
+                };
+            }
+        }
+        state.commit_project(None, &page(files)).expect("rewrites");
+        state.set_meta("extractor_version", "0").expect("meta");
     }
     assert_ne!(publish(&state_dir, &dir.path().join("stale")), reference);
     server.clear_seen();

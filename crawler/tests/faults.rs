@@ -423,3 +423,100 @@ fn corrupted_bodies_of_every_kind_give_the_clean_snapshot() {
     }
     assert_eq!(publish(&state, &dir.path().join("out")), clean);
 }
+
+/// A small sdist whose PKG-INFO states its dependencies (read statically).
+fn small_sdist(name: &str, version: &str) -> Vec<u8> {
+    let pkg_info = format!(
+        "Metadata-Version: 2.2\nName: {name}\nVersion: {version}\nRequires-Dist: six>={version}\n"
+    );
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(pkg_info.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder
+        .append_data(
+            &mut header,
+            format!("{name}-{version}/PKG-INFO"),
+            pkg_info.as_bytes(),
+        )
+        .expect("tar");
+    let tar = builder.into_inner().expect("tar");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar).expect("gzip");
+    gz.finish().expect("gzip")
+}
+
+// Commits were per project, so a project with thousands of files (botocore) restarted from
+// zero after every kill and repeated short runs never finished it.
+#[test]
+fn repeated_short_runs_move_a_project_of_many_files_forward() {
+    const FILES: usize = 240;
+    const KILL_AFTER: usize = 40;
+    let server = FakePypi::start();
+    server.add_project(
+        "many",
+        (0..FILES)
+            .map(|n| {
+                let version = format!("1.{n}");
+                (
+                    format!("many-{version}.tar.gz"),
+                    small_sdist("many", &version),
+                )
+            })
+            .collect(),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let command = |state: &Path| {
+        let mut command = Command::new(support::bin());
+        command
+            .args(["crawl", "--state", state.to_str().expect("utf-8")])
+            .args(["--index-url", &server.url(), "--backoff-ms", "20"])
+            .args(["--packages", "many", "--rate", "150"])
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    };
+    let downloads = || {
+        server
+            .seen()
+            .iter()
+            .filter(|seen| seen.path.starts_with("/files/"))
+            .count()
+    };
+    let reference_state = dir.path().join("reference");
+    assert!(command(&reference_state).status().expect("runs").success());
+    let reference = publish(&reference_state, &dir.path().join("reference-out"));
+    assert_eq!(downloads(), FILES);
+
+    let state = dir.path().join("killed");
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        assert!(runs <= 20, "{runs} runs did not finish one project");
+        server.clear_seen();
+        let mut child = command(&state).spawn().expect("spawns");
+        let finished = loop {
+            if let Some(status) = child.try_wait().expect("polls") {
+                assert!(status.success(), "run {runs}: {status}");
+                break true;
+            }
+            if downloads() >= KILL_AFTER {
+                child.kill().expect("SIGKILL");
+                child.wait().expect("reaped");
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        if finished {
+            break;
+        }
+    }
+    // Each killed run fetched at least KILL_AFTER files and kept all but its last batch.
+    assert!(
+        runs <= FILES / (KILL_AFTER - 16 - 16) + 1,
+        "{runs} runs for {FILES} files"
+    );
+    assert_eq!(publish(&state, &dir.path().join("out")), reference);
+}

@@ -57,6 +57,8 @@ pub enum Fault {
     /// `.metadata` hash, zip CRC-32s); an index page has none (TLS keeps it intact), so a page
     /// is truncated instead.
     Corrupt,
+    /// Answer `302 Found` pointing at this URL (`{port}` becomes the server's port).
+    Redirect(String),
 }
 
 /// One request the server saw.
@@ -86,6 +88,14 @@ struct Shared {
     chaos_faults: Vec<Fault>,
     /// Every fault injected so far, scripted or random, with the request path.
     injected: Vec<(String, Fault)>,
+    /// Answer 401 unless a request carries this `Authorization` header.
+    authorization: Option<String>,
+    /// Synthetic files whose body never ends (the page states their real size).
+    endless: std::collections::BTreeSet<String>,
+    /// Body bytes sent for endless files.
+    endless_sent: u64,
+    /// When each endless body started.
+    endless_starts: Vec<std::time::Instant>,
 }
 
 pub struct FakePypi {
@@ -173,6 +183,32 @@ impl FakePypi {
                 .map(|(filename, bytes)| (filename, bytes, "2024-01-01T00:00:00Z".to_string()))
                 .collect(),
         );
+    }
+
+    /// Require this `Authorization` header of every request (401 without it).
+    pub fn require_authorization(&self, header: &str) {
+        self.shared.lock().expect("lock").authorization = Some(header.to_string());
+    }
+
+    /// Serve the synthetic file `filename` as a body that never ends.
+    pub fn endless(&self, filename: &str) {
+        self.shared
+            .lock()
+            .expect("lock")
+            .endless
+            .insert(filename.to_string());
+    }
+
+    /// When each endless body since the last call started, in order.
+    pub fn take_endless_starts(&self) -> Vec<std::time::Instant> {
+        let mut starts = std::mem::take(&mut self.shared.lock().expect("lock").endless_starts);
+        starts.sort();
+        starts
+    }
+
+    /// Body bytes sent for endless files so far.
+    pub fn endless_sent(&self) -> u64 {
+        self.shared.lock().expect("lock").endless_sent
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -277,6 +313,35 @@ fn serve(mut stream: TcpStream, port: u16, shared: &Mutex<Shared>) -> std::io::R
         }
         fault
     };
+    let (authorization, endless) = {
+        let shared = shared.lock().expect("lock");
+        let endless = request
+            .path
+            .strip_prefix("/files/synthetic/")
+            .is_some_and(|name| shared.endless.contains(name));
+        (shared.authorization.clone(), endless)
+    };
+    if authorization.is_some() && request.headers.get("authorization") != authorization.as_ref() {
+        stream.write_all(
+            b"HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nWWW-Authenticate: Basic\r\nContent-Length: 0\r\n\r\n",
+        )?;
+        return stream.flush();
+    }
+    if endless {
+        stream.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/octet-stream\r\n\r\n")?;
+        let chunk = vec![0x42u8; 64 << 10];
+        shared
+            .lock()
+            .expect("lock")
+            .endless_starts
+            .push(std::time::Instant::now());
+        loop {
+            stream.write_all(&chunk)?;
+            shared.lock().expect("lock").endless_sent += chunk.len() as u64;
+            // 32 MiB/s at most: a download of a few hundred KiB takes measurable time.
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
     let mut answer = match &fault {
         Some(Fault::Status(status)) => response(*status, "text/plain", b"injected".to_vec()),
         Some(Fault::TooMany { retry_after }) => {
@@ -289,6 +354,14 @@ fn serve(mut stream: TcpStream, port: u16, shared: &Mutex<Shared>) -> std::io::R
         Some(Fault::Stall(duration)) => {
             std::thread::sleep(*duration);
             route(&request, port, shared)
+        }
+        Some(Fault::Redirect(location)) => {
+            let mut answer = response(302, "text/plain", Vec::new());
+            answer.headers.push((
+                "Location".into(),
+                location.replace("{port}", &port.to_string()),
+            ));
+            answer
         }
         _ => route(&request, port, shared),
     };
