@@ -15,14 +15,14 @@ use db_format::types::{PackageName, Version, normalize_version};
 use uv_pep508::VerbatimUrl;
 
 type ParsedRequirement = uv_pep508::Requirement<VerbatimUrl>;
-use db_format::{FileKind, MetadataSource};
+use db_format::FileKind;
 use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 use url::Url;
 
 use crate::closure::{Wanted, dependency_keys, split_key};
 use crate::extract::remote::{Pep658Probe, sdist_outcome, wheel_outcome};
-use crate::extract::{EXTRACTOR_VERSION, FileOutcome, Limits, Method};
+use crate::extract::{EXTRACTOR_VERSION, FileOutcome, Limits, Method, read_again};
 use crate::progress::Progress;
 use crate::pypi::project::{parse_json_api, parse_simple_page};
 use crate::pypi::{Client, Feed, IndexFile, RequestKind, SIMPLE_JSON, Since};
@@ -345,11 +345,10 @@ impl Crawler {
                     .into_iter()
                     .filter_map(|file| Some((file.sha256?, file.dependencies?)))
                     .filter(|(_, extracted)| {
-                        extracted.record.source != MetadataSource::Unknown
-                            || (extracted.extractor == EXTRACTOR_VERSION
-                                // with builds on, build what a crawl without them left.
-                                && !(self.options.builder.is_some()
-                                    && extracted.method == Method::SdistNeedsBuild.as_str()))
+                        // with builds on, build what a crawl without them left.
+                        let build_now = self.options.builder.is_some()
+                            && extracted.method == Method::SdistNeedsBuild.as_str();
+                        !(read_again(&extracted.record, extracted.extractor) || build_now)
                     })
                     .collect::<HashMap<_, _>>();
                 let crawler = self.clone();

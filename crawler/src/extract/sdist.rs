@@ -20,7 +20,7 @@ use std::io::Read;
 
 use db_format::{DependencyRecord, MetadataSource};
 
-use super::metadata::{CoreMetadata, requirements_record};
+use super::metadata::{CoreMetadata, read_requirements, requirements_record, with_notes};
 use super::static_metadata::{
     Pyproject, SetupCfg, StaticDependencies, parse_pyproject, parse_requires_txt, parse_setup_cfg,
 };
@@ -305,9 +305,21 @@ pub fn decide(members: &SdistMembers) -> SdistMetadata {
             }
         }
     }
+    // Build requirements are read like run-time ones: one that cannot be read makes the
+    // record unknown (a build from it would lack something), relaxed ones are noted.
+    let (build_requires, build_notes) =
+        match read_requirements("build requirement", &build_requires) {
+            Ok(read) => read,
+            Err(reason) => {
+                let mut record = super::unknown(reason);
+                record.requires_python = requires_python;
+                return SdistMetadata::Static(record);
+            }
+        };
     let finish = |record: DependencyRecord| DependencyRecord {
         build_requires: build_requires.clone(),
         build_backend: build_backend.clone(),
+        detail: with_notes(record.detail, build_notes.clone()),
         ..record
     };
     let from_static =

@@ -1,0 +1,123 @@
+//! Fidelity of the extractors on recorded real files: no requirement is dropped silently, every
+//! readable sdist is read, and hostile input ends in an `unknown` record, never an abort.
+//! The files and where they come from: `tests/data/fidelity/SOURCES.md`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crawler::extract::Limits;
+use crawler::extract::metadata::CoreMetadata;
+use crawler::extract::sdist::{SdistMetadata, extract_sdist};
+use db_format::MetadataSource;
+use db_format::types::parse_requirement;
+
+fn data(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fidelity")
+        .join(name);
+    fs_err::read(&path).expect("recorded test file")
+}
+
+fn wheel_record(name: &str) -> db_format::DependencyRecord {
+    CoreMetadata::parse(&data(name)).into_record(MetadataSource::WheelMetadata, None)
+}
+
+fn names(record: &db_format::DependencyRecord) -> Vec<String> {
+    record
+        .requires_dist
+        .iter()
+        .map(|text| {
+            parse_requirement(text)
+                .expect("stored strictly readable")
+                .name
+                .to_string()
+        })
+        .collect()
+}
+
+/// celery 3.1.0–5.2.0 publish `pytz (>dev)`; read strictly it was dropped and environments
+/// built from the snapshot lacked pytz.
+#[test]
+fn regression_celery_keeps_pytz() {
+    let record = wheel_record("celery-5.1.2-py3-none-any.whl.metadata");
+    assert_eq!(record.source, MetadataSource::WheelMetadata);
+    let names = names(&record);
+    for wanted in ["pytz", "billiard", "kombu", "vine", "click"] {
+        assert!(
+            names.iter().any(|name| name == wanted),
+            "{wanted} in {names:?}"
+        );
+    }
+    assert!(
+        record
+            .requires_dist
+            .contains(&"pytz>0.0.0.dev0".to_string())
+    );
+}
+
+/// pandas 0.14–0.24 publish `pytz (>=2011k)`, a version PEP 440 does not know: the clause is
+/// dropped (and said so in the detail), the dependency kept.
+#[test]
+fn regression_pandas_keeps_pytz() {
+    let record = wheel_record("pandas-0.24.2-cp37-cp37m-manylinux1_x86_64.whl.metadata");
+    assert_eq!(record.source, MetadataSource::WheelMetadata);
+    assert_eq!(
+        record.requires_dist,
+        ["python-dateutil (>=2.5.0)", "pytz", "numpy (>=1.12.0)"]
+    );
+    assert!(
+        record
+            .detail
+            .expect("relaxed clause noted")
+            .contains(">=2011k")
+    );
+}
+
+fn tar_gz(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, bytes) in members {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, path, *bytes)
+            .expect("in memory");
+    }
+    let tar = builder.into_inner().expect("in memory");
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&tar).expect("in memory");
+    encoder.finish().expect("in memory")
+}
+
+/// ~5,000 nested parentheses in a Requires-Dist marker overflowed the stack and aborted the
+/// crawler on every resume; through the real sdist and wheel extractors it is an `unknown`
+/// record that says why.
+#[test]
+fn regression_deeply_nested_marker_is_an_unknown_record() {
+    let deep = format!(
+        "Metadata-Version: 2.2\nName: deep\nVersion: 1.0\nRequires-Dist: six; {}python_version > '3'{}\n",
+        "(".repeat(5000),
+        ")".repeat(5000)
+    );
+    let sdist = tar_gz(&[("deep-1.0/PKG-INFO", deep.as_bytes())]);
+    let outcome = extract_sdist("deep-1.0.tar.gz", &sdist, &Limits::default()).expect("reads");
+    let SdistMetadata::Static(record) = outcome else {
+        panic!("decided from PKG-INFO")
+    };
+    assert_eq!(record.source, MetadataSource::Unknown);
+    let detail = record.detail.expect("reason");
+    assert!(
+        detail.contains("nested") && detail.contains("Requires-Dist"),
+        "{detail}"
+    );
+    assert!(
+        detail.len() < 1000,
+        "the bad line is quoted, not echoed whole"
+    );
+
+    let wheel =
+        CoreMetadata::parse(deep.as_bytes()).into_record(MetadataSource::WheelMetadata, None);
+    assert_eq!(wheel.source, MetadataSource::Unknown);
+}
