@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use crawler::extract::Limits;
 use crawler::extract::metadata::CoreMetadata;
@@ -120,4 +121,50 @@ fn regression_deeply_nested_marker_is_an_unknown_record() {
     let wheel =
         CoreMetadata::parse(deep.as_bytes()).into_record(MetadataSource::WheelMetadata, None);
     assert_eq!(wheel.source, MetadataSource::Unknown);
+}
+
+/// setuptools' release `69.3.0` has the sdist `setuptools-69.3.tar.gz`: the two files became two
+/// releases, and `setuptools==69.3.0` picked the sdist where pip and uv take the wheel. Files
+/// take the spelling of the release the index lists, and publishing groups equal versions.
+#[test]
+fn regression_setuptools_69_3_is_one_release() {
+    let name = db_format::types::PackageName::from_str("setuptools").expect("valid");
+    let url = url::Url::parse("https://pypi.org/simple/setuptools/").expect("valid");
+    let page = crawler::pypi::project::parse_simple_page(
+        &name,
+        &url,
+        &data("setuptools-69.3.simple.json"),
+    )
+    .expect("parses");
+    let versions: Vec<&str> = page
+        .files
+        .iter()
+        .map(|file| file.version.as_str())
+        .collect();
+    assert_eq!(versions, ["69.3.0", "69.3.0"]);
+
+    // A state crawled before files took the listed spelling still publishes one release.
+    let stored = |filename: &str, version: &str| crawler::state::StoredFile {
+        filename: filename.into(),
+        version: version.into(),
+        kind: db_format::FileKind::of(filename),
+        size: 1,
+        sha256: Some([1; 32]),
+        upload_time: Some(1),
+        yanked: None,
+        requires_python: None,
+        url: format!("https://files.example/{filename}"),
+        dependencies: None,
+    };
+    let project = crawler::publish::build_project(
+        "setuptools",
+        1,
+        vec![
+            stored("setuptools-69.3.tar.gz", "69.3"),
+            stored("setuptools-69.3.0-py3-none-any.whl", "69.3.0"),
+        ],
+    );
+    assert_eq!(project.releases.len(), 1);
+    assert_eq!(project.releases[0].version, "69.3.0");
+    assert_eq!(project.releases[0].files.len(), 2);
 }
