@@ -168,3 +168,38 @@ fn regression_setuptools_69_3_is_one_release() {
     assert_eq!(project.releases[0].version, "69.3.0");
     assert_eq!(project.releases[0].files.len(), 2);
 }
+
+/// `lxml-4.6.3-cp39-cp39-win32.whl` has three bytes after its end record: Python's zipfile,
+/// unzip and pip read it, the crawler called it corrupt. Read here from its recorded tail, the
+/// way range requests see it.
+#[test]
+fn regression_lxml_win32_wheel_with_trailing_bytes_is_read() {
+    use crawler::extract::zip;
+    const SIZE: u64 = 3_209_427;
+    let tail = data("lxml-4.6.3-cp39-cp39-win32.whl.tail");
+    let tail_start = SIZE - tail.len() as u64;
+    let directory = zip::locate_central_directory(&tail, tail_start).expect("end record found");
+    assert_eq!(directory.shift, 0);
+    let at = |offset: u64| usize::try_from(offset - tail_start).expect("in the tail");
+    let directory_bytes = &tail[at(directory.offset)..at(directory.offset + directory.size)];
+    let entries =
+        zip::parse_central_directory(directory_bytes, directory.shift, &Limits::default())
+            .expect("directory parses");
+    let metadata = entries
+        .iter()
+        .find(|entry| entry.name == "lxml-4.6.3.dist-info/METADATA")
+        .expect("METADATA listed");
+    let header = &tail[at(metadata.local_header_offset)..];
+    let data_offset = zip::local_data_offset(header).expect("local header");
+    let bytes =
+        zip::inflate(metadata, &header[data_offset as usize..], 1 << 20).expect("CRC-32 ok");
+    let record = CoreMetadata::parse(&bytes).into_record(MetadataSource::WheelMetadata, None);
+    assert_eq!(record.source, MetadataSource::WheelMetadata);
+    assert!(
+        record
+            .provides_extra
+            .iter()
+            .any(|extra| extra == "cssselect"),
+        "{record:?}"
+    );
+}

@@ -293,13 +293,30 @@ async fn ranged_metadata(
     limits: &Limits,
 ) -> Result<Ranged> {
     let size = file.size;
-    let tail_start = size.saturating_sub(TAIL_BYTES);
+    let mut tail_start = size.saturating_sub(TAIL_BYTES);
     let mut tail = match fetch_range(client, url, tail_start, size).await? {
         Some(Fetched206::Part(bytes)) => bytes,
         Some(Fetched206::Whole(bytes)) => return Ok(Ranged::Whole(bytes)),
         None => return Ok(Ranged::Unsupported),
     };
-    let directory = match zip::locate_central_directory(&tail, tail_start) {
+    let mut located = zip::locate_central_directory(&tail, tail_start);
+    // Data after the end record (which zip tools ignore) can push it out of the first tail:
+    // look as far back as Python's zipfile does.
+    let wider = size.min(zip::MAX_END_RECORD_DISTANCE);
+    if located.is_err() && (tail.len() as u64) < wider {
+        let start = size - wider;
+        match fetch_range(client, url, start, tail_start).await? {
+            Some(Fetched206::Part(mut head)) => {
+                head.extend_from_slice(&tail);
+                tail = head;
+                tail_start = start;
+                located = zip::locate_central_directory(&tail, tail_start);
+            }
+            Some(Fetched206::Whole(bytes)) => return Ok(Ranged::Whole(bytes)),
+            None => return Ok(Ranged::Unsupported),
+        }
+    }
+    let directory = match located {
         Ok(directory) => directory,
         Err(err) => return Ok(Ranged::Broken(err)),
     };
@@ -309,7 +326,6 @@ async fn ranged_metadata(
             "central directory lies outside the archive".into(),
         )));
     }
-    let mut tail_start = tail_start;
     if directory.offset < tail_start {
         let Some(Fetched206::Part(mut head)) =
             fetch_range(client, url, directory.offset, tail_start).await?
@@ -327,7 +343,7 @@ async fn ranged_metadata(
             "central directory is truncated".into(),
         )));
     };
-    let entries = match zip::parse_central_directory(directory_bytes, limits) {
+    let entries = match zip::parse_central_directory(directory_bytes, directory.shift, limits) {
         Ok(entries) => entries,
         Err(err) => return Ok(Ranged::Broken(err)),
     };
