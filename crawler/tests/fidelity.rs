@@ -203,3 +203,159 @@ fn regression_lxml_win32_wheel_with_trailing_bytes_is_read() {
         "{record:?}"
     );
 }
+
+fn sdist_record(filename: &str, bytes: &[u8]) -> db_format::DependencyRecord {
+    match extract_sdist(filename, bytes, &Limits::default()).expect("reads") {
+        SdistMetadata::Static(record) => record,
+        SdistMetadata::NeedsBuild(record) => panic!("{filename}: static expected, {record:?}"),
+    }
+}
+
+/// `.tar.bz2` sdists (147 of 6,294 in a sample; every Twisted release 10–17) were not opened.
+#[test]
+fn regression_twisted_tar_bz2_is_read() {
+    let record = sdist_record(
+        "Twisted-16.4.1.tar.bz2",
+        &data("Twisted-16.4.1.trimmed.tar.bz2"),
+    );
+    assert_eq!(record.source, MetadataSource::EggInfo);
+    assert_eq!(record.requires_dist[0], "zope.interface >= 3.6.0");
+    assert!(record.provides_extra.iter().any(|extra| extra == "tls"));
+}
+
+/// matplotlib 3.7.2 keeps its egg-info in `lib/`: only `top/` and `top/src/` were looked at.
+#[test]
+fn regression_matplotlib_egg_info_in_lib_is_found() {
+    let record = sdist_record(
+        "matplotlib-3.7.2.tar.gz",
+        &data("matplotlib-3.7.2.trimmed.tar.gz"),
+    );
+    assert_eq!(record.source, MetadataSource::EggInfo);
+    assert_eq!(
+        record.detail.as_deref(),
+        Some("matplotlib-3.7.2/lib/matplotlib.egg-info/requires.txt")
+    );
+    assert!(record.requires_dist.iter().any(|req| req == "numpy>=1.20"));
+    assert!(
+        record
+            .build_requires
+            .iter()
+            .any(|req| req.starts_with("setuptools_scm"))
+    );
+}
+
+/// A tar stream compressed with each format; `chunks` repeats of `tail` are appended as
+/// separate compressed streams (cheap bombs, as concatenated gzip members are).
+fn compressed(format: &str, tar: &[u8], tail: &[u8], chunks: usize) -> Vec<u8> {
+    let compress = |bytes: &[u8]| -> Vec<u8> {
+        match format {
+            "bz2" => {
+                let mut encoder =
+                    bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+                encoder.write_all(bytes).expect("in memory");
+                encoder.finish().expect("in memory")
+            }
+            "xz" => {
+                let mut encoder =
+                    lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(1))
+                        .expect("encoder");
+                encoder.write_all(bytes).expect("in memory");
+                encoder.finish().expect("in memory")
+            }
+            other => panic!("no format {other}"),
+        }
+    };
+    let mut out = compress(tar);
+    if chunks > 0 {
+        let chunk = compress(tail);
+        for _ in 0..chunks {
+            out.extend_from_slice(&chunk);
+        }
+    }
+    out
+}
+
+/// A raw tar header: the name is written as given (the `tar` crate's builder refuses `..`).
+fn raw_header(name: &str, size: u64, kind: tar::EntryType, link: Option<&str>) -> Vec<u8> {
+    let mut header = tar::Header::new_gnu();
+    {
+        let gnu = header.as_gnu_mut().expect("gnu header");
+        gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+        if let Some(link) = link {
+            gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
+        }
+    }
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_entry_type(kind);
+    header.set_cksum();
+    header.as_bytes().to_vec()
+}
+
+fn raw_tar(members: &[(&str, &[u8], tar::EntryType, Option<&str>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, data, kind, link) in members {
+        out.extend(raw_header(name, data.len() as u64, *kind, *link));
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.extend_from_slice(&[0; 1024]);
+    out
+}
+
+/// The hostile-archive limits hold for `.tar.bz2` and `.tar.xz` as for `.tar.gz`: escaping
+/// paths and links are refused, and a member that expands past the archive cap is stopped.
+#[test]
+fn hostile_bz2_and_xz_archives_are_refused() {
+    use crawler::extract::ExtractError;
+    let regular = tar::EntryType::Regular;
+    for format in ["bz2", "xz"] {
+        let name = format!("x-1.0.tar.{format}");
+        let error = |bytes: &[u8], limits: &Limits| match extract_sdist(&name, bytes, limits) {
+            Err(err) => err,
+            Ok(outcome) => panic!("{name}: expected an error, got {outcome:?}"),
+        };
+        let traversal = raw_tar(&[
+            ("x-1.0/PKG-INFO", b"Metadata-Version: 2.1\n", regular, None),
+            ("x-1.0/../../evil", b"x", regular, None),
+        ]);
+        assert!(matches!(
+            error(&compressed(format, &traversal, b"", 0), &Limits::default()),
+            ExtractError::UnsafePath { .. }
+        ));
+        let absolute = raw_tar(&[("/etc/cron.d/evil", b"x", regular, None)]);
+        assert!(matches!(
+            error(&compressed(format, &absolute, b"", 0), &Limits::default()),
+            ExtractError::UnsafePath { .. }
+        ));
+        let link = raw_tar(&[(
+            "x-1.0/PKG-INFO",
+            b"",
+            tar::EntryType::Symlink,
+            Some("/etc/passwd"),
+        )]);
+        assert!(matches!(
+            error(&compressed(format, &link, b"", 0), &Limits::default()),
+            ExtractError::Link { .. }
+        ));
+        // A header declaring 1 GiB followed by 100 MiB of zeros in 1 MiB streams: a few KB
+        // on disk, stopped at the 64 MiB cap.
+        let header = raw_header("x-1.0/data.bin", 1 << 30, regular, None);
+        let bomb = compressed(format, &header, &vec![0; 1 << 20], 100);
+        assert!(bomb.len() < 2 << 20, "{format}: {} bytes", bomb.len());
+        let limits = Limits {
+            max_total_bytes: 64 << 20,
+            ..Limits::default()
+        };
+        assert_eq!(
+            error(&bomb, &limits),
+            ExtractError::TooLarge { limit: 64 << 20 }
+        );
+        let mut truncated = compressed(format, &traversal, b"", 0);
+        truncated.truncate(truncated.len() / 2);
+        assert!(matches!(
+            error(&truncated, &Limits::default()),
+            ExtractError::Corrupt(_)
+        ));
+    }
+}
