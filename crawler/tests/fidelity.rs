@@ -2,6 +2,8 @@
 //! readable sdist is read, and hostile input ends in an `unknown` record, never an abort.
 //! The files and where they come from: `tests/data/fidelity/SOURCES.md`.
 
+mod support;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -358,4 +360,90 @@ fn hostile_bz2_and_xz_archives_are_refused() {
             ExtractError::Corrupt(_)
         ));
     }
+}
+
+/// A sorted setuptools-style sdist of `blob` incompressible bytes after the members that decide
+/// its record (`PKG-INFO` 2.2, `setup.cfg`).
+fn sorted_sdist(blob: usize) -> Vec<u8> {
+    let mut noise = Vec::with_capacity(blob);
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    while noise.len() < blob {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        noise.extend_from_slice(&state.to_le_bytes());
+    }
+    tar_gz(&[
+        (
+            "streamed-1.0/PKG-INFO",
+            b"Metadata-Version: 2.2\nName: streamed\nVersion: 1.0\nRequires-Dist: six\n",
+        ),
+        ("streamed-1.0/setup.cfg", b"[egg_info]\ntag_build =\n"),
+        ("streamed-1.0/tests/blob.bin", &noise),
+    ])
+}
+
+/// Bytes the server sent for `path` (ranges by their length, whole answers by `whole`).
+fn bytes_sent(server: &support::FakePypi, path: &str, whole: u64) -> u64 {
+    server
+        .seen()
+        .iter()
+        .filter(|seen| seen.path.contains(path) && seen.method == "GET")
+        .map(|seen| {
+            match seen
+                .range
+                .as_deref()
+                .and_then(|range| range.strip_prefix("bytes="))
+            {
+                Some(range) => {
+                    let (start, end) = range.split_once('-').expect("start-end");
+                    end.parse::<u64>().expect("end") - start.parse::<u64>().expect("start") + 1
+                }
+                None => whole,
+            }
+        })
+        .sum()
+}
+
+fn crawled_record(server: &support::FakePypi) -> db_format::DependencyRecord {
+    let dir = tempfile::tempdir().expect("tempdir");
+    support::crawl(server, dir.path(), &["--packages", "streamed"]);
+    let state = crawler::state::State::open(dir.path()).expect("state");
+    let files = state.files("streamed").expect("files");
+    files[0].dependencies.clone().expect("examined").record
+}
+
+/// Sdists were downloaded whole (93 % of a crawl's bytes); a tar sdist is now read in growing
+/// parts until its first members decide the record, and those bytes are read twice to agree.
+#[test]
+fn a_sorted_sdist_is_read_only_as_far_as_its_deciding_members() {
+    let sdist = sorted_sdist(4 << 20);
+    let size = sdist.len() as u64;
+    let server = support::FakePypi::start();
+    server.add_project("streamed", vec![("streamed-1.0.tar.gz".into(), sdist)]);
+    let record = crawled_record(&server);
+    assert_eq!(record.source, MetadataSource::SdistPkgInfo);
+    assert_eq!(record.requires_dist, ["six"]);
+    let sent = bytes_sent(&server, "streamed-1.0.tar.gz", size);
+    assert!(sent <= 2 * (64 << 10), "{sent} of {size} bytes read");
+}
+
+/// A part corrupted on the way disagrees with its second read: the sdist is then downloaded
+/// whole and checked against the index's sha256, never read from the corrupted bytes.
+#[test]
+fn a_corrupted_part_falls_back_to_a_checked_download() {
+    let sdist = sorted_sdist(4 << 20);
+    let size = sdist.len() as u64;
+    let server = support::FakePypi::start();
+    server.add_project("streamed", vec![("streamed-1.0.tar.gz".into(), sdist)]);
+    server.fault("streamed-1.0.tar.gz", vec![support::Fault::Corrupt]);
+    let record = crawled_record(&server);
+    assert_eq!(record.requires_dist, ["six"]);
+    let whole_downloads = server
+        .seen()
+        .iter()
+        .filter(|seen| seen.path.contains("streamed-1.0.tar.gz") && seen.range.is_none())
+        .count();
+    assert_eq!(whole_downloads, 1, "read whole after the parts disagreed");
+    assert!(bytes_sent(&server, "streamed-1.0.tar.gz", size) > size);
 }

@@ -3,7 +3,8 @@
 //! - [`metadata`]: core metadata (`METADATA`/`PKG-INFO`, RFC 822 style, any version);
 //! - [`zip`]: a bounded central-directory reader that works on byte ranges and whole files;
 //! - [`remote`]: fetching what extraction needs: a wheel's `METADATA` via PEP 658, else range
-//!   requests, else a download; an sdist downloaded whole (capped) and read in a blocking task;
+//!   requests, else a download; a tar sdist read in growing parts until its first members
+//!   decide the record, else downloaded whole (capped); read in a blocking task;
 //! - [`sdist`]: an sdist's static metadata, walking the archive as a stream;
 //! - [`static_metadata`]: the formats an sdist may state its dependencies in.
 //!

@@ -2,8 +2,9 @@
 //!
 //! Wheels: the PEP 658 `.metadata` file (its hash checked when the index gives one); else HTTP
 //! range requests (the archive's tail, the central directory if it starts earlier, then the
-//! `METADATA` member); else the whole wheel. Sdists: the whole file (capped), read in a
-//! blocking task by [`super::sdist`].
+//! `METADATA` member); else the whole wheel. Sdists: tar sdists in growing parts (HTTP ranges)
+//! until their first members decide the record, else (zips, small files, servers without
+//! ranges) the whole file (capped); read in a blocking task by [`super::sdist`].
 //!
 //! Failures that a later run may not see again (timeouts, 5xx after all retries) are returned
 //! as errors, so the project is marked failed and retried; failures that are facts about the
@@ -17,7 +18,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::metadata::CoreMetadata;
-use super::sdist::{SdistMetadata, extract_sdist};
+use super::sdist::{Format, SdistMetadata, decide, extract_sdist, read_prefix};
 use super::zip::{self, LOCAL_HEADER_LEN, ZipEntry};
 use super::{ExtractError, FileOutcome, Limits, Method, unknown};
 use crate::pypi::{Client, CoreMetadata as IndexMetadata, IndexFile, RequestKind};
@@ -257,13 +258,14 @@ enum Ranged {
 
 async fn fetch_range(
     client: &Client,
+    kind: RequestKind,
     url: &Url,
     start: u64,
     end: u64,
 ) -> Result<Option<Fetched206>> {
     let response = client
         .get(
-            RequestKind::WheelRange,
+            kind,
             url,
             &[("range", format!("bytes={start}-{}", end - 1))],
             end - start + 1,
@@ -294,7 +296,8 @@ async fn ranged_metadata(
 ) -> Result<Ranged> {
     let size = file.size;
     let mut tail_start = size.saturating_sub(TAIL_BYTES);
-    let mut tail = match fetch_range(client, url, tail_start, size).await? {
+    let mut tail = match fetch_range(client, RequestKind::WheelRange, url, tail_start, size).await?
+    {
         Some(Fetched206::Part(bytes)) => bytes,
         Some(Fetched206::Whole(bytes)) => return Ok(Ranged::Whole(bytes)),
         None => return Ok(Ranged::Unsupported),
@@ -305,7 +308,7 @@ async fn ranged_metadata(
     let wider = size.min(zip::MAX_END_RECORD_DISTANCE);
     if located.is_err() && (tail.len() as u64) < wider {
         let start = size - wider;
-        match fetch_range(client, url, start, tail_start).await? {
+        match fetch_range(client, RequestKind::WheelRange, url, start, tail_start).await? {
             Some(Fetched206::Part(mut head)) => {
                 head.extend_from_slice(&tail);
                 tail = head;
@@ -327,8 +330,14 @@ async fn ranged_metadata(
         )));
     }
     if directory.offset < tail_start {
-        let Some(Fetched206::Part(mut head)) =
-            fetch_range(client, url, directory.offset, tail_start).await?
+        let Some(Fetched206::Part(mut head)) = fetch_range(
+            client,
+            RequestKind::WheelRange,
+            url,
+            directory.offset,
+            tail_start,
+        )
+        .await?
         else {
             return Ok(Ranged::Unsupported);
         };
@@ -367,7 +376,9 @@ async fn ranged_metadata(
         let from = usize::try_from(start - tail_start).unwrap_or(usize::MAX);
         tail.get(from..).unwrap_or_default().to_vec()
     } else {
-        let Some(Fetched206::Part(member)) = fetch_range(client, url, start, end).await? else {
+        let Some(Fetched206::Part(member)) =
+            fetch_range(client, RequestKind::WheelRange, url, start, end).await?
+        else {
             return Ok(Ranged::Unsupported);
         };
         member
@@ -380,7 +391,9 @@ async fn ranged_metadata(
     let needed = data_offset + entry.compressed_size;
     if needed > member.len() as u64 {
         let more_end = start.saturating_add(needed).min(size);
-        let Some(Fetched206::Part(more)) = fetch_range(client, url, end, more_end).await? else {
+        let Some(Fetched206::Part(more)) =
+            fetch_range(client, RequestKind::WheelRange, url, end, more_end).await?
+        else {
             return Ok(Ranged::Unsupported);
         };
         member.extend_from_slice(&more);
@@ -394,6 +407,87 @@ async fn ranged_metadata(
     })
 }
 
+/// Sdists up to this size are downloaded whole at once: one request beats several.
+const WHOLE_SDIST_BELOW: u64 = 128 << 10;
+/// The first part of a larger sdist read; each further part doubles what has been read.
+const FIRST_SDIST_PART: u64 = 64 << 10;
+
+/// What reading an sdist part by part gave.
+enum Streamed {
+    /// Its first bytes decided the record; a second read of them gave the same bytes.
+    Decided(SdistMetadata),
+    /// It was read to its end and its sha256 is the index's.
+    Whole(Vec<u8>),
+    /// Read it whole instead (ranges refused, bytes that did not agree, an unreadable archive).
+    Download,
+}
+
+/// Read a tar sdist in growing parts (HTTP ranges: 64 KiB, then doubling) until its members
+/// decide the record ([`super::sdist::read_prefix`]), instead of downloading it whole. The
+/// index's sha256 covers only whole files, so bytes that decided early are read a second time
+/// (one range request) and must be the same: a body corrupted on the way never becomes the
+/// record.
+async fn streamed_sdist(client: &Client, file: &IndexFile, limits: &Limits) -> Result<Streamed> {
+    let streams = Format::of(&file.filename).is_ok_and(Format::streams);
+    if !streams || file.size <= WHOLE_SDIST_BELOW || file.size > limits.max_download_bytes {
+        return Ok(Streamed::Download);
+    }
+    let url = parse_url(&file.url)?;
+    let kind = RequestKind::SdistDownload;
+    let mut prefix: Vec<u8> = Vec::new();
+    loop {
+        let have = prefix.len() as u64;
+        let want = (have * 2).max(FIRST_SDIST_PART).min(file.size);
+        match fetch_range(client, kind, &url, have, want).await? {
+            Some(Fetched206::Part(part)) => prefix.extend_from_slice(&part),
+            Some(Fetched206::Whole(body)) if hash_mismatch(file, &body).is_none() => {
+                return Ok(Streamed::Whole(body));
+            }
+            _ => return Ok(Streamed::Download),
+        }
+        let complete = want == file.size;
+        let (filename, limits_copy) = (file.filename.clone(), *limits);
+        let read = std::sync::Arc::new(prefix);
+        let shared = read.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            read_prefix(&filename, &shared, complete, &limits_copy)
+        })
+        .await
+        .map_err(|err| Error::Internal(format!("sdist reader task failed: {err}")))?;
+        prefix = std::sync::Arc::try_unwrap(read).unwrap_or_else(|shared| shared.to_vec());
+        if complete {
+            // Read to its end: the index's sha256 tells whether these are the file's bytes (a
+            // broken archive is then a fact about the file, recorded by the caller).
+            return Ok(match hash_mismatch(file, &prefix) {
+                None => Streamed::Whole(prefix),
+                Some(reason) => {
+                    tracing::warn!("{reason}; downloading again");
+                    Streamed::Download
+                }
+            });
+        }
+        match outcome {
+            Ok(None) => continue,
+            Ok(Some(members)) => {
+                let again = match fetch_range(client, kind, &url, 0, want).await? {
+                    Some(Fetched206::Part(again)) => again,
+                    _ => return Ok(Streamed::Download),
+                };
+                if again != prefix {
+                    tracing::warn!(
+                        file = %file.filename,
+                        "two reads of the first {want} bytes differ; downloading whole"
+                    );
+                    return Ok(Streamed::Download);
+                }
+                return Ok(Streamed::Decided(decide(&members)));
+            }
+            // A broken archive is told by a hash-checked download, not by a part of one.
+            Err(_) => return Ok(Streamed::Download),
+        }
+    }
+}
+
 /// An sdist's dependency record.
 /// With a `builder` (`--build-sdists`), an sdist that only a build could tell about is built in
 /// the sandbox ([`crate::build`]).
@@ -403,14 +497,24 @@ pub async fn sdist_outcome(
     limits: &Limits,
     builder: Option<&crate::build::Builder>,
 ) -> Result<FileOutcome> {
-    let response = match verified_download(client, RequestKind::SdistDownload, file, limits).await?
-    {
-        Ok(response) => response,
-        Err(outcome) => return Ok(outcome),
+    let body = match streamed_sdist(client, file, limits).await? {
+        Streamed::Decided(metadata) => {
+            return Ok(FileOutcome {
+                record: metadata.into_record(),
+                method: Method::Sdist,
+            });
+        }
+        Streamed::Whole(body) => body,
+        Streamed::Download => {
+            match verified_download(client, RequestKind::SdistDownload, file, limits).await? {
+                Ok(response) => response.body,
+                Err(outcome) => return Ok(outcome),
+            }
+        }
     };
     let filename = file.filename.clone();
     let limits = *limits;
-    let body = std::sync::Arc::new(response.body);
+    let body = std::sync::Arc::new(body);
     let read = body.clone();
     let outcome = tokio::task::spawn_blocking(move || extract_sdist(&filename, &read, &limits))
         .await
