@@ -677,3 +677,25 @@ pub fn fast_flags(server: &FakePypi) -> Vec<String> {
     .map(|s| s.to_string())
     .collect()
 }
+
+/// A `.tar.gz` sdist without its `*.egg-info` members, recompressed. The recorded sampletext
+/// sdist ships its egg-info below `sampletext/src/`, where static reading finds it; without it
+/// only a build can tell its dependencies (its setup.py computes `install_requires`).
+pub fn without_egg_info(tar_gz: &[u8]) -> Vec<u8> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tar_gz));
+    let mut out = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    for entry in archive.entries().expect("tar") {
+        let mut entry = entry.expect("member");
+        let path = entry.path().expect("path").into_owned();
+        if path.to_string_lossy().contains(".egg-info") {
+            continue;
+        }
+        let mut header = entry.header().clone();
+        out.append_data(&mut header, &path, &mut entry)
+            .expect("in memory");
+    }
+    out.into_inner().expect("tar").finish().expect("gzip")
+}
