@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 use url::Url;
 
 use crate::closure::{Wanted, dependency_keys, split_key};
-use crate::extract::remote::{Pep658Probe, sdist_outcome, wheel_outcome};
+use crate::extract::remote::{MetadataByHash, Pep658Probe, sdist_outcome, wheel_outcome};
 use crate::extract::{EXTRACTOR_VERSION, FileOutcome, Limits, Method, read_again};
 use crate::progress::Progress;
 use crate::pypi::project::{parse_json_api, parse_simple_page};
@@ -504,6 +504,7 @@ impl Crawler {
         let mut stored: Vec<StoredFile> = Vec::with_capacity(files.len());
         let mut tasks: JoinSet<(usize, Result<FileOutcome>)> = JoinSet::new();
         let mut reused = 0;
+        let metadata = std::sync::Arc::new(MetadataByHash::default());
         for (at, file) in files.iter().enumerate() {
             stored.push(StoredFile {
                 filename: file.filename.clone(),
@@ -529,10 +530,13 @@ impl Crawler {
             let limits = self.options.limits;
             let file = file.clone();
             let probe = self.pep658.clone();
+            let metadata = metadata.clone();
             let builder = self.options.builder.clone();
             tasks.spawn(async move {
                 let outcome = match file.kind {
-                    FileKind::Wheel => wheel_outcome(&client, &file, &limits, &probe).await,
+                    FileKind::Wheel => {
+                        wheel_outcome(&client, &file, &limits, &probe, &metadata).await
+                    }
                     _ => sdist_outcome(&client, &file, &limits, builder.as_ref()).await,
                 };
                 (at, outcome)

@@ -447,3 +447,48 @@ fn a_corrupted_part_falls_back_to_a_checked_download() {
     assert_eq!(whole_downloads, 1, "read whole after the parts disagreed");
     assert!(bytes_sent(&server, "streamed-1.0.tar.gz", size) > size);
 }
+
+/// The recorded sampletext sdist keeps its egg-info below its package directory
+/// (`sampletext/src/sampletext.egg-info`): found now, it needs no build.
+#[test]
+fn an_egg_info_below_the_package_directory_is_found() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/build/sampletext-0.1.0.0.2.tar.gz");
+    let bytes = fs_err::read(&path).expect("recorded");
+    let record = sdist_record("sampletext-0.1.0.0.2.tar.gz", &bytes);
+    assert_eq!(record.source, MetadataSource::EggInfo);
+    assert_eq!(record.requires_dist, ["requests>=2.14.2"]);
+}
+
+/// Every platform wheel of a release cost one metadata request although most share one
+/// `METADATA`: where the index states its sha256, each distinct file is fetched once.
+#[test]
+fn wheels_stating_the_same_metadata_hash_share_one_fetch() {
+    let server = support::FakePypi::start();
+    server.state_core_metadata(None);
+    let metadata = b"Metadata-Version: 2.1\nName: streamed\nVersion: 1.0\nRequires-Dist: six\n";
+    let mut files = Vec::new();
+    for tag in ["manylinux1_x86_64", "win32", "macosx_10_9_x86_64"] {
+        let wheel = format!("streamed-1.0-cp39-cp39-{tag}.whl");
+        // Not a zip: reading a wheel instead of its metadata file would show as "unknown".
+        files.push((wheel.clone(), format!("not a zip {tag}").into_bytes()));
+        files.push((format!("{wheel}.metadata"), metadata.to_vec()));
+    }
+    server.add_project("streamed", files);
+    let dir = tempfile::tempdir().expect("tempdir");
+    support::crawl(&server, dir.path(), &["--packages", "streamed"]);
+    let state = crawler::state::State::open(dir.path()).expect("state");
+    let stored = state.files("streamed").expect("files");
+    assert_eq!(stored.len(), 3);
+    for file in stored {
+        let extracted = file.dependencies.expect("examined");
+        assert_eq!(extracted.record.requires_dist, ["six"], "{}", file.filename);
+        assert_eq!(extracted.method, "pep658");
+    }
+    let fetched = server
+        .seen()
+        .iter()
+        .filter(|seen| seen.path.ends_with(".metadata"))
+        .count();
+    assert_eq!(fetched, 1, "one metadata file, fetched once");
+}

@@ -11,6 +11,8 @@
 //! file (404, a corrupt or hostile archive, a hash mismatch) become an "unknown" record with the
 //! reason.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use db_format::{DependencyRecord, MetadataSource};
@@ -65,6 +67,75 @@ impl Pep658Probe {
     }
 }
 
+/// The PEP 658 metadata files of one project read so far, by the sha256 the index states for
+/// them: the platform wheels of a release mostly share one `METADATA`, which is then fetched
+/// once (a compiled project with 100 wheels per release costs one metadata read per release).
+/// A hash names the bytes, so a file fetched and checked once speaks for every wheel stating it.
+#[derive(Debug, Default)]
+pub struct MetadataByHash {
+    files: tokio::sync::Mutex<HashMap<String, Arc<MetadataCell>>>,
+}
+
+/// One metadata file: unread, or read (`None`: the index answered without it).
+type MetadataCell = tokio::sync::OnceCell<Option<Vec<u8>>>;
+
+impl MetadataByHash {
+    /// The checked metadata file stating `sha256`, fetched from `url` by the first wheel that
+    /// asks. A file whose bytes are not the stated ones is not kept: the caller reads its wheel
+    /// instead, and the next wheel asks again.
+    async fn get(&self, client: &Client, url: &Url, sha256: &str, limit: u64) -> Result<Stated> {
+        let cell = self
+            .files
+            .lock()
+            .await
+            .entry(sha256.to_ascii_lowercase())
+            .or_default()
+            .clone();
+        let fetched = cell
+            .get_or_try_init(|| async {
+                let response = client
+                    .get(RequestKind::Metadata, url, &[], limit)
+                    .await
+                    .map_err(NotKept::Failed)?;
+                if response.status != 200 {
+                    return Ok(None);
+                }
+                let actual = hex::encode(Sha256::digest(&response.body));
+                if !actual.eq_ignore_ascii_case(sha256) {
+                    return Err(NotKept::Mismatch(actual));
+                }
+                Ok(Some(response.body))
+            })
+            .await;
+        match fetched {
+            Ok(Some(bytes)) => Ok(Stated::Found(bytes.clone())),
+            Ok(None) => Ok(Stated::Missing),
+            Err(NotKept::Mismatch(actual)) => {
+                tracing::warn!(
+                    %url,
+                    "PEP 658 metadata hash mismatch (index {sha256}, got {actual}); reading the wheel"
+                );
+                Ok(Stated::Missing)
+            }
+            Err(NotKept::Failed(err)) => Err(err),
+        }
+    }
+}
+
+/// What a PEP 658 file with a stated hash gave.
+enum Stated {
+    /// Its bytes, whose sha256 is the stated one.
+    Found(Vec<u8>),
+    /// None to use (the index answered without it, or sent other bytes): read the wheel.
+    Missing,
+}
+
+/// Why a fetched metadata file is not kept.
+enum NotKept {
+    Mismatch(String),
+    Failed(Error),
+}
+
 /// Whether an error says something about the file (record it) rather than the network (retry).
 fn is_permanent(error: &Error) -> bool {
     matches!(error, Error::InvalidResponse { .. } | Error::Url { .. })
@@ -84,14 +155,16 @@ fn failed(reason: String) -> FileOutcome {
     }
 }
 
-/// A wheel's dependency record.
+/// A wheel's dependency record. `metadata` holds the PEP 658 files of the wheel's project read
+/// so far, by their stated hash.
 pub async fn wheel_outcome(
     client: &Client,
     file: &IndexFile,
     limits: &Limits,
     probe: &Pep658Probe,
+    metadata: &MetadataByHash,
 ) -> Result<FileOutcome> {
-    match wheel_outcome_inner(client, file, limits, probe).await {
+    match wheel_outcome_inner(client, file, limits, probe, metadata).await {
         Err(err) if is_permanent(&err) => Ok(failed(format!("{}: {err}", file.filename))),
         other => other,
     }
@@ -102,9 +175,21 @@ async fn wheel_outcome_inner(
     file: &IndexFile,
     limits: &Limits,
     probe: &Pep658Probe,
+    metadata: &MetadataByHash,
 ) -> Result<FileOutcome> {
     let url = parse_url(&file.url)?;
-    if probe.worth_trying(&file.core_metadata) {
+    if let IndexMetadata::Present {
+        sha256: Some(sha256),
+    } = &file.core_metadata
+    {
+        let metadata_url = parse_url(&format!("{}.metadata", file.url))?;
+        let stated = metadata
+            .get(client, &metadata_url, sha256, limits.max_member_bytes)
+            .await?;
+        if let Stated::Found(bytes) = stated {
+            return Ok(wheel_record(&bytes, Method::Pep658));
+        }
+    } else if probe.worth_trying(&file.core_metadata) {
         let metadata_url = parse_url(&format!("{}.metadata", file.url))?;
         let response = client
             .get(
@@ -115,21 +200,9 @@ async fn wheel_outcome_inner(
             )
             .await?;
         probe.record(&file.core_metadata, response.status == 200);
+        // No hash stated: the file is the wheel's METADATA as the index serves it.
         if response.status == 200 {
-            let expected = match &file.core_metadata {
-                IndexMetadata::Present { sha256: Some(hash) } => Some(hash.to_ascii_lowercase()),
-                _ => None,
-            };
-            let actual = hex::encode(Sha256::digest(&response.body));
-            match expected {
-                Some(expected) if expected != actual => {
-                    tracing::warn!(
-                        file = %file.filename,
-                        "PEP 658 metadata hash mismatch (index {expected}, got {actual}); reading the wheel"
-                    );
-                }
-                _ => return Ok(wheel_record(&response.body, Method::Pep658)),
-            }
+            return Ok(wheel_record(&response.body, Method::Pep658));
         }
     }
     if file.size > WHOLE_WHEEL_BELOW {

@@ -345,17 +345,29 @@ fn simple_page(name: &str, port: u16, shared: &Mutex<Shared>) -> Option<Vec<u8>>
         )
     };
     if let Some(files) = extra {
+        // `NAME.metadata` entries are the PEP 658 files of wheel NAME, stated when asked to.
+        let metadata_of = |filename: &str| {
+            files
+                .iter()
+                .find(|(name, _, _)| *name == format!("{filename}.metadata"))
+                .map(|(_, bytes, _)| sha256_hex(bytes))
+        };
         let files: Vec<serde_json::Value> = files
             .iter()
+            .filter(|(filename, _, _)| !filename.ends_with(".metadata"))
             .map(|(filename, bytes, time)| {
-                serde_json::json!({
+                let mut file = serde_json::json!({
                     "filename": filename,
                     "url": format!("{base}synthetic/{filename}"),
                     "hashes": {"sha256": sha256_hex(bytes)},
                     "size": bytes.len(),
                     "upload-time": time,
                     "yanked": false,
-                })
+                });
+                if let (Some(_), Some(hash)) = (&core_metadata, metadata_of(filename)) {
+                    file["core-metadata"] = serde_json::json!({ "sha256": hash });
+                }
+                file
             })
             .collect();
         let page = serde_json::json!({"meta": {"api-version": "1.1", "_last-serial": 1}, "name": name, "files": files});
