@@ -362,24 +362,31 @@ fn hostile_bz2_and_xz_archives_are_refused() {
     }
 }
 
-/// A sorted setuptools-style sdist of `blob` incompressible bytes after the members that decide
-/// its record (`PKG-INFO` 2.2, `setup.cfg`).
-fn sorted_sdist(blob: usize) -> Vec<u8> {
-    let mut noise = Vec::with_capacity(blob);
+/// `len` incompressible bytes.
+fn noise(len: usize) -> Vec<u8> {
+    let mut noise = Vec::with_capacity(len + 8);
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    while noise.len() < blob {
+    while noise.len() < len {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
         noise.extend_from_slice(&state.to_le_bytes());
     }
+    noise.truncate(len);
+    noise
+}
+
+/// A sorted setuptools-style sdist: `before` incompressible bytes in a member sorting before
+/// the members that decide its record (`PKG-INFO` 2.2, `setup.cfg`), `after` bytes after them.
+fn sorted_sdist(before: usize, after: usize) -> Vec<u8> {
     tar_gz(&[
+        ("streamed-1.0/LICENSE", &noise(before)),
         (
             "streamed-1.0/PKG-INFO",
             b"Metadata-Version: 2.2\nName: streamed\nVersion: 1.0\nRequires-Dist: six\n",
         ),
         ("streamed-1.0/setup.cfg", b"[egg_info]\ntag_build =\n"),
-        ("streamed-1.0/tests/blob.bin", &noise),
+        ("streamed-1.0/tests/blob.bin", &noise(after)),
     ])
 }
 
@@ -417,7 +424,7 @@ fn crawled_record(server: &support::FakePypi) -> db_format::DependencyRecord {
 /// parts until its first members decide the record, and those bytes are read twice to agree.
 #[test]
 fn a_sorted_sdist_is_read_only_as_far_as_its_deciding_members() {
-    let sdist = sorted_sdist(4 << 20);
+    let sdist = sorted_sdist(0, 4 << 20);
     let size = sdist.len() as u64;
     let server = support::FakePypi::start();
     server.add_project("streamed", vec![("streamed-1.0.tar.gz".into(), sdist)]);
@@ -432,7 +439,7 @@ fn a_sorted_sdist_is_read_only_as_far_as_its_deciding_members() {
 /// whole and checked against the index's sha256, never read from the corrupted bytes.
 #[test]
 fn a_corrupted_part_falls_back_to_a_checked_download() {
-    let sdist = sorted_sdist(4 << 20);
+    let sdist = sorted_sdist(0, 4 << 20);
     let size = sdist.len() as u64;
     let server = support::FakePypi::start();
     server.add_project("streamed", vec![("streamed-1.0.tar.gz".into(), sdist)]);
@@ -491,4 +498,18 @@ fn wheels_stating_the_same_metadata_hash_share_one_fetch() {
         .filter(|seen| seen.path.ends_with(".metadata"))
         .count();
     assert_eq!(fetched, 1, "one metadata file, fetched once");
+}
+
+/// Decided past the middle of the file: reading the rest and checking the whole file's sha256
+/// costs less than reading the decided bytes again, so a streamed sdist never costs more bytes
+/// than downloading it.
+#[test]
+fn a_late_decision_reads_the_rest_instead_of_reading_twice() {
+    let sdist = sorted_sdist(150 << 10, 150 << 10);
+    let size = sdist.len() as u64;
+    let server = support::FakePypi::start();
+    server.add_project("streamed", vec![("streamed-1.0.tar.gz".into(), sdist)]);
+    let record = crawled_record(&server);
+    assert_eq!(record.requires_dist, ["six"]);
+    assert_eq!(bytes_sent(&server, "streamed-1.0.tar.gz", size), size);
 }

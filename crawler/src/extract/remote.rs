@@ -482,7 +482,8 @@ async fn ranged_metadata(
 
 /// Sdists up to this size are downloaded whole at once: one request beats several.
 const WHOLE_SDIST_BELOW: u64 = 128 << 10;
-/// The first part of a larger sdist read; each further part doubles what has been read.
+/// The first part of a larger sdist read; each further part makes what has been read four
+/// times as long (few requests for sdists read to their end, at most 4× the bytes needed).
 const FIRST_SDIST_PART: u64 = 64 << 10;
 
 /// What reading an sdist part by part gave.
@@ -495,11 +496,23 @@ enum Streamed {
     Download,
 }
 
-/// Read a tar sdist in growing parts (HTTP ranges: 64 KiB, then doubling) until its members
-/// decide the record ([`super::sdist::read_prefix`]), instead of downloading it whole. The
-/// index's sha256 covers only whole files, so bytes that decided early are read a second time
-/// (one range request) and must be the same: a body corrupted on the way never becomes the
-/// record.
+/// A whole sdist read in parts, if its sha256 is the index's.
+fn checked(file: &IndexFile, bytes: Vec<u8>) -> Streamed {
+    match hash_mismatch(file, &bytes) {
+        None => Streamed::Whole(bytes),
+        Some(reason) => {
+            tracing::warn!("{reason}; downloading again");
+            Streamed::Download
+        }
+    }
+}
+
+/// Read a tar sdist in growing parts (HTTP ranges: 64 KiB, then ×4) until its members decide
+/// the record ([`super::sdist::read_prefix`]), instead of downloading it whole. The index's
+/// sha256 covers only whole files, so bytes that decided early are read a second time (one
+/// range request) and must be the same: a body corrupted on the way never becomes the record.
+/// Where that second read would cost more than the rest of the file, the rest is read and the
+/// whole file checked instead, so a streamed sdist never costs more bytes than a download.
 async fn streamed_sdist(client: &Client, file: &IndexFile, limits: &Limits) -> Result<Streamed> {
     let streams = Format::of(&file.filename).is_ok_and(Format::streams);
     if !streams || file.size <= WHOLE_SDIST_BELOW || file.size > limits.max_download_bytes {
@@ -510,12 +523,10 @@ async fn streamed_sdist(client: &Client, file: &IndexFile, limits: &Limits) -> R
     let mut prefix: Vec<u8> = Vec::new();
     loop {
         let have = prefix.len() as u64;
-        let want = (have * 2).max(FIRST_SDIST_PART).min(file.size);
+        let want = (have * 4).max(FIRST_SDIST_PART).min(file.size);
         match fetch_range(client, kind, &url, have, want).await? {
             Some(Fetched206::Part(part)) => prefix.extend_from_slice(&part),
-            Some(Fetched206::Whole(body)) if hash_mismatch(file, &body).is_none() => {
-                return Ok(Streamed::Whole(body));
-            }
+            Some(Fetched206::Whole(body)) => return Ok(checked(file, body)),
             _ => return Ok(Streamed::Download),
         }
         let complete = want == file.size;
@@ -531,16 +542,19 @@ async fn streamed_sdist(client: &Client, file: &IndexFile, limits: &Limits) -> R
         if complete {
             // Read to its end: the index's sha256 tells whether these are the file's bytes (a
             // broken archive is then a fact about the file, recorded by the caller).
-            return Ok(match hash_mismatch(file, &prefix) {
-                None => Streamed::Whole(prefix),
-                Some(reason) => {
-                    tracing::warn!("{reason}; downloading again");
-                    Streamed::Download
-                }
-            });
+            return Ok(checked(file, prefix));
         }
         match outcome {
             Ok(None) => continue,
+            // Decided past the middle: reading the rest (and checking the whole file's sha256)
+            // costs less than reading the decided bytes again.
+            Ok(Some(_)) if file.size - want <= want => {
+                match fetch_range(client, kind, &url, want, file.size).await? {
+                    Some(Fetched206::Part(rest)) => prefix.extend_from_slice(&rest),
+                    _ => return Ok(Streamed::Download),
+                }
+                return Ok(checked(file, prefix));
+            }
             Ok(Some(members)) => {
                 let again = match fetch_range(client, kind, &url, 0, want).await? {
                     Some(Fetched206::Part(again)) => again,
