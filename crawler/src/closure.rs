@@ -7,19 +7,21 @@
 //! documentation tool chains: from `requests` and `flask` alone that grows to thousands of
 //! projects, none of which any resolution of those roots can use.
 //!
+//! Build requirements are followed too (`[build-system] requires`, `setup_requires`, and what a
+//! sandboxed build asked for: all of them are a record's `build_requires`), whatever their
+//! markers: a resolution that builds an sdist needs its build backend (maturin, hatchling,
+//! flit-core) in the snapshot.
+//!
 //! The crawl's run queue holds *keys*: a project name (`flask`) or a project with one requested
 //! extra (`flask[async]`). The state stores the extras per run, so a resumed crawl follows the
 //! same ones, and an extra first requested after its project was crawled queues it again.
 
 use std::collections::BTreeSet;
-use std::str::FromStr;
 
-use db_format::types::{ExtraName, PackageName};
-use uv_pep508::{MarkerOperator, VerbatimUrl};
+use db_format::types::{ExtraName, PackageName, Requirement, parse_requirement};
+use uv_pep508::MarkerOperator;
 
 use crate::state::StoredFile;
-
-type ParsedRequirement = uv_pep508::Requirement<VerbatimUrl>;
 
 /// A project asked for, with the extras asked of it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -57,7 +59,7 @@ pub fn split_key(key: &str) -> (&str, Option<&str>) {
 
 /// Whether `requirement` applies when `extras` of its project are requested: it names no extra
 /// in its marker, or it names one of `extras`.
-fn applies(requirement: &ParsedRequirement, extras: &[String]) -> bool {
+fn applies(requirement: &Requirement, extras: &[String]) -> bool {
     let mut named = Vec::new();
     requirement.marker.visit_extras(|operator, extra| {
         if operator == MarkerOperator::Equal {
@@ -68,15 +70,20 @@ fn applies(requirement: &ParsedRequirement, extras: &[String]) -> bool {
 }
 
 /// The queue keys the requirements of `files` lead to, given the extras requested of their
-/// project. Requirements that do not parse are skipped (the record keeps them as published).
+/// project: run-time requirements that apply to those extras, and every build requirement.
+/// Records hold only requirements the extractors read (an unreadable one makes the record
+/// `unknown`), so one that does not parse here is not in a record.
 pub fn dependency_keys(files: &[StoredFile], extras: &[String]) -> Vec<String> {
     let mut keys = BTreeSet::new();
     for extracted in files.iter().filter_map(|file| file.dependencies.as_ref()) {
-        for text in &extracted.record.requires_dist {
-            let Ok(requirement) = ParsedRequirement::from_str(text) else {
+        let record = &extracted.record;
+        let run = record.requires_dist.iter().map(|text| (text, true));
+        let build = record.build_requires.iter().map(|text| (text, false));
+        for (text, guarded_by_extras) in run.chain(build) {
+            let Ok(requirement) = parse_requirement(text) else {
                 continue;
             };
-            if applies(&requirement, extras) {
+            if !guarded_by_extras || applies(&requirement, extras) {
                 let wanted = Wanted {
                     name: requirement.name,
                     extras: requirement.extras.to_vec(),
@@ -91,6 +98,7 @@ pub fn dependency_keys(files: &[StoredFile], extras: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
 
     fn files(requires_dist: &[&str]) -> Vec<StoredFile> {
         vec![crate::state::test_file(
@@ -136,6 +144,24 @@ mod tests {
             "{with_test:?}"
         );
         assert!(!with_test.contains(&"pysocks".to_owned()), "{with_test:?}");
+    }
+
+    /// A closure of `httpx rich pydantic click attrs` lacked maturin, hatchling and flit-core,
+    /// so every resolution that builds one of their sdists failed.
+    #[test]
+    fn regression_build_requirements_are_followed() {
+        let mut files = files(&["idna"]);
+        if let Some(extracted) = files[0].dependencies.as_mut() {
+            extracted.record.build_requires = vec![
+                "hatchling>=1.5".into(),
+                "maturin>=1,<2; python_version >= '3.8'".into(),
+                "hatch-vcs[x]; extra == 'never'".into(),
+            ];
+        }
+        assert_eq!(
+            dependency_keys(&files, &[]),
+            ["hatch-vcs", "hatch-vcs[x]", "hatchling", "idna", "maturin"]
+        );
     }
 
     #[test]

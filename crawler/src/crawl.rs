@@ -11,15 +11,15 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use db_format::FileKind;
 use db_format::types::{PackageName, Version, normalize_version};
-use db_format::{FileKind, MetadataSource};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 use url::Url;
 
 use crate::closure::{Wanted, dependency_keys, split_key};
-use crate::extract::remote::{Pep658Probe, sdist_outcome, wheel_outcome};
-use crate::extract::{EXTRACTOR_VERSION, FileOutcome, Limits, Method};
+use crate::extract::remote::{MetadataByHash, Pep658Probe, sdist_outcome, wheel_outcome};
+use crate::extract::{EXTRACTOR_VERSION, FileOutcome, Limits, Method, read_again};
 use crate::progress::Progress;
 use crate::pypi::project::{parse_json_api, parse_simple_page};
 use crate::pypi::{Client, Feed, IndexFile, RequestKind, SIMPLE_JSON, Since};
@@ -315,11 +315,10 @@ impl Crawler {
                 let known = known
                     .into_iter()
                     .filter(|(_, extracted)| {
-                        extracted.record.source != MetadataSource::Unknown
-                            || (extracted.extractor == EXTRACTOR_VERSION
-                                // with builds on, build what a crawl without them left.
-                                && !(self.options.builder.is_some()
-                                    && extracted.method == Method::SdistNeedsBuild.as_str()))
+                        // with builds on, build what a crawl without them left.
+                        let build_now = self.options.builder.is_some()
+                            && extracted.method == Method::SdistNeedsBuild.as_str();
+                        !(read_again(&extracted.record, extracted.extractor) || build_now)
                     })
                     .collect::<HashMap<_, _>>();
                 let crawler = self.clone();
@@ -498,6 +497,7 @@ impl Crawler {
         let mut stored: Vec<StoredFile> = Vec::with_capacity(files.len());
         let mut tasks: JoinSet<(usize, Result<FileOutcome>)> = JoinSet::new();
         let mut reused = 0;
+        let metadata = std::sync::Arc::new(MetadataByHash::default());
         for (at, file) in files.iter().enumerate() {
             stored.push(StoredFile {
                 filename: file.filename.clone(),
@@ -529,10 +529,13 @@ impl Crawler {
             };
             let file = file.clone();
             let probe = self.pep658.clone();
+            let metadata = metadata.clone();
             let builder = self.options.builder.clone();
             tasks.spawn(async move {
                 let outcome = match file.kind {
-                    FileKind::Wheel => wheel_outcome(&client, &file, &limits, &probe).await,
+                    FileKind::Wheel => {
+                        wheel_outcome(&client, &file, &limits, &probe, &metadata).await
+                    }
                     _ => sdist_outcome(&client, &file, &limits, builder.as_ref()).await,
                 };
                 (at, outcome)

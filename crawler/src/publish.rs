@@ -15,7 +15,6 @@
 //! therefore only ever sees complete snapshots, a complete `index.json`, and a `latest` naming
 //! a snapshot that is already in place (`tests/crash.rs` kills `publish-db` to check it).
 
-use std::collections::BTreeMap;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -58,14 +57,7 @@ pub struct Published {
 
 /// Group a project's stored files into releases, each with its distinct dependency records.
 pub fn build_project(name: &str, last_serial: u64, files: Vec<StoredFile>) -> Project {
-    let mut by_version: BTreeMap<String, Vec<StoredFile>> = BTreeMap::new();
-    for file in files {
-        by_version
-            .entry(file.version.clone())
-            .or_default()
-            .push(file);
-    }
-    let releases = by_version
+    let releases = crate::pypi::project::group_releases(files, |file| &file.version)
         .into_iter()
         .map(|(version, mut files)| {
             files.sort_by(|a, b| a.filename.cmp(&b.filename));

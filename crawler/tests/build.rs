@@ -5,6 +5,8 @@
 //!
 //! These tests need `bwrap`; without it they FAIL, telling to run `scripts/install-sandbox.sh`.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -88,13 +90,13 @@ fn missing_sandbox_is_a_clear_error() {
     );
 }
 
-/// Real: setup.py-only, `install_requires` held in a variable (no PKG-INFO Requires-Dist, no
-/// egg-info): static reading cannot tell, the legacy backend's egg_info run can.
+/// Real: setup.py-only, `install_requires` held in a variable (no PKG-INFO Requires-Dist; its
+/// egg-info removed): static reading cannot tell, the legacy backend's egg_info run can.
 #[test]
 fn real_setup_py_with_computed_install_requires() {
     let cache = tempfile::tempdir().expect("tempdir");
     let filename = "sampletext-0.1.0.0.2.tar.gz";
-    let bytes = recorded(filename);
+    let bytes = support::without_egg_info(&recorded(filename));
     let hint = needs_build(filename, &bytes);
     assert!(
         hint.detail

@@ -59,7 +59,11 @@ fn method_and_record(state: &Path) -> (String, db_format::DependencyRecord) {
 #[test]
 fn crawl_builds_sdists_only_when_asked() {
     let server = FakePypi::start();
-    server.add_project("sampletext", vec![recorded("sampletext-0.1.0.0.2.tar.gz")]);
+    let (name, bytes) = recorded("sampletext-0.1.0.0.2.tar.gz");
+    server.add_project(
+        "sampletext",
+        vec![(name, support::without_egg_info(&bytes))],
+    );
     server.add_project(
         "setuptools",
         vec![recorded("wheels/setuptools-68.2.2-py3-none-any.whl")],

@@ -259,6 +259,10 @@ fn broken_gzip_and_member_floods_are_errors() {
     );
     assert!(matches!(
         expect_error("x-1.0.tar.bz2", b"BZh9", &Limits::default()),
+        ExtractError::Corrupt(_)
+    ));
+    assert!(matches!(
+        expect_error("x-1.0.tar.Z", b"\x1f\x9d", &Limits::default()),
         ExtractError::Unsupported(_)
     ));
 }

@@ -6,8 +6,12 @@
 
 use std::str::FromStr;
 
-type ParsedRequirement = uv_pep508::Requirement<uv_pep508::VerbatimUrl>;
+use db_format::types::{Requirement, RequirementError, VersionSpecifier, parse_requirement};
 use db_format::{DependencyRecord, MetadataSource};
+use uv_pep508::VerbatimUrl;
+use uv_pypi_types::LenientRequirement;
+
+use super::unknown;
 
 /// The fields of core metadata the crawler uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -102,8 +106,142 @@ impl CoreMetadata {
     }
 }
 
-/// Build a record, keeping only requirements that parse as PEP 508 and saying in `detail` which
-/// were dropped (so a broken string never reaches the resolver, and is never silently lost).
+/// The longest part of an unreadable line quoted in a record's detail.
+const QUOTE_LIMIT: usize = 200;
+
+/// `text` for a message: at most [`QUOTE_LIMIT`] characters, debug-quoted.
+pub fn quote(text: &str) -> String {
+    match text.char_indices().nth(QUOTE_LIMIT) {
+        Some((end, _)) => format!("{:?}… ({} bytes)", &text[..end], text.len()),
+        None => format!("{text:?}"),
+    }
+}
+
+/// One requirement string as it will be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadRequirement {
+    /// A spelling the strict PEP 508 parser reads.
+    pub text: String,
+    /// Set when a clause had to be dropped to keep the requirement (see [`read_requirement`]).
+    pub relaxed: Option<String>,
+}
+
+/// Read one requirement string of published metadata as uv reads it: its nesting bounded first
+/// ([`db_format::types::check_nesting`]), then strict PEP 508, then uv's lenient fixups
+/// (`pytz (>dev)` → `pytz>0.0.0.dev0`, `a (>=1.0<2)` → `a>=1.0,<2`). uv refuses what is left; one
+/// more case is kept here rather than lose the dependency: a version clause naming a version
+/// that is not PEP 440 (`pytz (>=2011k)`, pandas 0.14–0.24) is dropped, the rest of the
+/// requirement kept, and [`ReadRequirement::relaxed`] says so. The error says why a line
+/// cannot be read.
+pub fn read_requirement(text: &str) -> Result<ReadRequirement, String> {
+    let kept = |text: String| ReadRequirement {
+        text,
+        relaxed: None,
+    };
+    match parse_requirement(text) {
+        Ok(_) => Ok(kept(text.to_string())),
+        Err(RequirementError::TooDeep(err)) => Err(err.to_string()),
+        Err(RequirementError::Invalid(strict)) => {
+            if let Ok(lenient) = LenientRequirement::<VerbatimUrl>::from_str(text) {
+                return Ok(kept(Requirement::from(lenient).to_string()));
+            }
+            relax_legacy_versions(text).ok_or_else(|| strict.message.to_string())
+        }
+    }
+}
+
+/// Drop the version clauses of `text` that are not PEP 440, keeping its name, extras, the
+/// readable clauses and its marker; `None` unless that leaves a requirement the strict parser
+/// reads.
+fn relax_legacy_versions(text: &str) -> Option<ReadRequirement> {
+    let (head, marker) = match text.split_once(';') {
+        Some((head, marker)) => (head, Some(marker)),
+        None => (text, None),
+    };
+    let head = head.trim();
+    let name_end = head
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        .unwrap_or(head.len());
+    let (name, rest) = head.split_at(name_end);
+    let rest = rest.trim_start();
+    let (extras, spec) = match rest.strip_prefix('[') {
+        Some(inner) => {
+            let (extras, spec) = inner.split_once(']')?;
+            (format!("[{extras}]"), spec)
+        }
+        None => (String::new(), rest),
+    };
+    let spec = spec.trim();
+    let spec = spec
+        .strip_prefix('(')
+        .and_then(|inner| inner.strip_suffix(')'))
+        .unwrap_or(spec);
+    let (readable, legacy): (Vec<&str>, Vec<&str>) = spec
+        .split(',')
+        .map(str::trim)
+        .filter(|clause| !clause.is_empty())
+        .partition(|clause| VersionSpecifier::from_str(clause).is_ok());
+    if legacy.is_empty() || !legacy.iter().all(|clause| is_version_clause(clause)) {
+        return None;
+    }
+    let marker = marker
+        .map(|marker| format!("; {}", marker.trim()))
+        .unwrap_or_default();
+    let relaxed = format!("{name}{extras}{}{marker}", readable.join(","));
+    parse_requirement(&relaxed).ok()?;
+    Some(ReadRequirement {
+        relaxed: Some(format!(
+            "{} is not PEP 440: kept as {}",
+            legacy.join(","),
+            quote(&relaxed)
+        )),
+        text: relaxed,
+    })
+}
+
+/// Whether `clause` is an operator and a version-like word (`>=2011k`), PEP 440 or not.
+fn is_version_clause(clause: &str) -> bool {
+    let version = ["===", "~=", "==", "!=", "<=", ">=", "<", ">"]
+        .iter()
+        .find_map(|operator| clause.strip_prefix(operator))
+        .map(str::trim);
+    version.is_some_and(|version| {
+        !version.is_empty()
+            && version.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '.' | '*' | '+' | '-' | '_' | '!')
+            })
+    })
+}
+
+/// Read every requirement of a list; the first that cannot be read is the error, naming the
+/// field and the line. The notes say which were relaxed.
+pub fn read_requirements(
+    field: &str,
+    texts: &[String],
+) -> Result<(Vec<String>, Vec<String>), String> {
+    let mut read = Vec::with_capacity(texts.len());
+    let mut notes = Vec::new();
+    for text in texts {
+        let requirement = read_requirement(text)
+            .map_err(|err| format!("{field} {} cannot be read: {err}", quote(text)))?;
+        if let Some(relaxed) = requirement.relaxed {
+            notes.push(format!("{field} {}: {relaxed}", quote(text)));
+        }
+        read.push(requirement.text);
+    }
+    Ok((read, notes))
+}
+
+/// `detail` followed by `notes`, `; `-separated.
+pub fn with_notes(detail: Option<String>, notes: Vec<String>) -> Option<String> {
+    let parts: Vec<String> = detail.into_iter().chain(notes).collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// Build a record from the fields a source states. Every requirement is read as uv reads PyPI
+/// metadata ([`read_requirement`]) and stored in a spelling the strict parser accepts; when one
+/// still cannot be read the whole record is `unknown`, its detail naming the line, so the
+/// resolver refuses the file instead of building an environment that lacks a dependency.
 pub fn requirements_record(
     source: MetadataSource,
     detail: Option<String>,
@@ -111,26 +249,20 @@ pub fn requirements_record(
     requires_dist: Vec<String>,
     provides_extra: Vec<String>,
 ) -> DependencyRecord {
-    let (valid, invalid): (Vec<String>, Vec<String>) = requires_dist
-        .into_iter()
-        .partition(|requirement| ParsedRequirement::from_str(requirement).is_ok());
-    let detail = if invalid.is_empty() {
-        detail
-    } else {
-        let dropped = format!("dropped unparseable requirements: {}", invalid.join(" | "));
-        Some(match detail {
-            Some(detail) => format!("{detail}; {dropped}"),
-            None => dropped,
-        })
-    };
-    DependencyRecord {
-        source,
-        detail,
-        requires_python,
-        requires_dist: valid,
-        provides_extra,
-        build_requires: Vec::new(),
-        build_backend: None,
+    match read_requirements("Requires-Dist", &requires_dist) {
+        Ok((requires_dist, notes)) => DependencyRecord {
+            source,
+            detail: with_notes(detail, notes),
+            requires_python,
+            requires_dist,
+            provides_extra,
+            build_requires: Vec::new(),
+            build_backend: None,
+        },
+        Err(reason) => DependencyRecord {
+            requires_python,
+            ..unknown(reason)
+        },
     }
 }
 
@@ -177,16 +309,75 @@ mod tests {
         assert!(meta.is_dynamic("requires-dist"));
     }
 
+    /// celery 3.1–5.2 publish `pytz (>dev)`: read strictly it was dropped and environments
+    /// lacked pytz; uv keeps it.
     #[test]
-    fn unparseable_requirements_are_dropped_and_named() {
+    fn regression_lenient_requirements_keep_the_dependency() {
+        let text = |line: &str| read_requirement(line).map(|read| read.text);
+        assert_eq!(text("pytz (>dev)"), Ok("pytz>0.0.0.dev0".into()));
+        assert_eq!(
+            text("elasticsearch-dsl (>=7.2.0<8.0.0)"),
+            Ok("elasticsearch-dsl>=7.2.0,<8.0.0".into())
+        );
+        assert_eq!(
+            read_requirement("six>=1.5"),
+            Ok(ReadRequirement {
+                text: "six>=1.5".into(),
+                relaxed: None
+            })
+        );
+    }
+
+    /// pandas 0.14–0.24 publish `pytz (>=2011k)`, which neither PEP 440 nor uv's fixups read:
+    /// the dependency was dropped; it is kept without the unreadable clause, and said so.
+    #[test]
+    fn regression_a_legacy_version_clause_is_dropped_not_the_dependency() {
+        let read = read_requirement("pytz (>=2011k)").expect("kept");
+        assert_eq!(read.text, "pytz");
+        assert!(read.relaxed.expect("noted").contains(">=2011k"));
+        let read = read_requirement("a[x] (>=1.0, <2011k) ; python_version < '3'").expect("kept");
+        assert_eq!(read.text, "a[x]>=1.0; python_version < '3'");
         let record = requirements_record(
             MetadataSource::WheelMetadata,
             None,
             None,
+            vec!["pytz (>=2011k)".into(), "numpy>=1.12".into()],
+            vec![],
+        );
+        assert_eq!(record.source, MetadataSource::WheelMetadata);
+        assert_eq!(record.requires_dist, ["pytz", "numpy>=1.12"]);
+        assert!(record.detail.expect("noted").contains("2011k"));
+        assert!(read_requirement("a (>=1.0) @ junk").is_err());
+    }
+
+    #[test]
+    fn an_unreadable_requirement_makes_the_record_unknown_naming_the_line() {
+        let record = requirements_record(
+            MetadataSource::WheelMetadata,
+            None,
+            Some(">=3.8".into()),
             vec!["ok>=1".into(), "bad (((".into()],
             vec![],
         );
-        assert_eq!(record.requires_dist, ["ok>=1"]);
-        assert!(record.detail.expect("detail").contains("bad ((("));
+        assert_eq!(record.source, MetadataSource::Unknown);
+        assert!(record.requires_dist.is_empty());
+        assert_eq!(record.requires_python.as_deref(), Some(">=3.8"));
+        let detail = record.detail.expect("detail");
+        assert!(detail.contains("Requires-Dist \"bad (((\""), "{detail}");
+    }
+
+    /// ~5,000 nested parentheses in a marker overflowed the stack of a tokio worker and
+    /// aborted the crawler on every resume.
+    #[test]
+    fn regression_deep_nesting_is_refused_before_parsing() {
+        let deep = format!(
+            "foo; {}python_version > '3'{}",
+            "(".repeat(5000),
+            ")".repeat(5000)
+        );
+        let error = read_requirement(&deep).expect_err("refused");
+        assert!(error.contains("nested"), "{error}");
+        let long = quote(&deep);
+        assert!(long.len() < 300, "{long}");
     }
 }

@@ -3,7 +3,8 @@
 //! - [`metadata`]: core metadata (`METADATA`/`PKG-INFO`, RFC 822 style, any version);
 //! - [`zip`]: a bounded central-directory reader that works on byte ranges and whole files;
 //! - [`remote`]: fetching what extraction needs: a wheel's `METADATA` via PEP 658, else range
-//!   requests, else a download; an sdist downloaded whole (capped) and read in a blocking task;
+//!   requests, else a download; a tar sdist read in growing parts until its first members
+//!   decide the record, else downloaded whole (capped); read in a blocking task;
 //! - [`sdist`]: an sdist's static metadata, walking the archive as a stream;
 //! - [`static_metadata`]: the formats an sdist may state its dependencies in.
 //!
@@ -22,7 +23,30 @@ use db_format::{DependencyRecord, MetadataSource};
 /// The version of the extraction rules. Bump it when a change could turn an "unknown" into a
 /// known record: the next crawl reads such files again (known records are kept).
 /// 2: sdists that need a build are built in the sandbox when `--build-sdists` is on.
-pub const EXTRACTOR_VERSION: u32 = 2;
+/// 3: requirements read as uv reads them (lenient, nesting bounded; an unreadable one makes
+///    the record unknown instead of being dropped); `.tar.bz2`/`.tar.xz` sdists and egg-info
+///    below the top directory; zips with data around them.
+pub const EXTRACTOR_VERSION: u32 = 3;
+
+/// What extractors before version 3 wrote into a known record's detail when they dropped
+/// requirements they could not parse.
+const DROPPED_BEFORE_3: &str = "dropped unparseable requirements";
+
+/// Whether a stored record, read by extractor version `extractor`, must be read again: an
+/// unknown from another extractor version (this one may know more), or a known record from
+/// before version 3 that dropped requirements (they are read leniently now).
+pub fn read_again(record: &DependencyRecord, extractor: u32) -> bool {
+    match record.source {
+        MetadataSource::Unknown => extractor != EXTRACTOR_VERSION,
+        _ => {
+            extractor < 3
+                && record
+                    .detail
+                    .as_deref()
+                    .is_some_and(|detail| detail.contains(DROPPED_BEFORE_3))
+        }
+    }
+}
 
 /// Why an archive or a metadata file could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,5 +144,29 @@ pub fn unknown(reason: impl Into<String>) -> DependencyRecord {
         source: MetadataSource::Unknown,
         detail: Some(reason.into()),
         ..DependencyRecord::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records of celery and pandas written before version 3 lack `pytz`: they are read again.
+    #[test]
+    fn regression_records_that_dropped_requirements_are_read_again() {
+        let dropped = DependencyRecord {
+            source: MetadataSource::WheelMetadata,
+            detail: Some(format!("{DROPPED_BEFORE_3}: pytz (>dev)")),
+            ..DependencyRecord::default()
+        };
+        assert!(read_again(&dropped, 2));
+        assert!(!read_again(&dropped, EXTRACTOR_VERSION));
+        let clean = DependencyRecord {
+            source: MetadataSource::WheelMetadata,
+            ..DependencyRecord::default()
+        };
+        assert!(!read_again(&clean, 1));
+        assert!(read_again(&unknown("x"), 2));
+        assert!(!read_again(&unknown("x"), EXTRACTOR_VERSION));
     }
 }

@@ -2,14 +2,17 @@
 //!
 //! Wheels: the PEP 658 `.metadata` file (its hash checked when the index gives one); else HTTP
 //! range requests (the archive's tail, the central directory if it starts earlier, then the
-//! `METADATA` member); else the whole wheel. Sdists: the whole file (capped), read in a
-//! blocking task by [`super::sdist`].
+//! `METADATA` member); else the whole wheel. Sdists: tar sdists in growing parts (HTTP ranges)
+//! until their first members decide the record, else (zips, small files, servers without
+//! ranges) the whole file (capped); read in a blocking task by [`super::sdist`].
 //!
 //! Failures that a later run may not see again (timeouts, 5xx after all retries) are returned
 //! as errors, so the project is marked failed and retried; failures that are facts about the
 //! file (404, a corrupt or hostile archive, a hash mismatch) become an "unknown" record with the
 //! reason.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use db_format::{DependencyRecord, MetadataSource};
@@ -17,7 +20,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::metadata::CoreMetadata;
-use super::sdist::{SdistMetadata, extract_sdist};
+use super::sdist::{Format, SdistMetadata, decide, extract_sdist, read_prefix};
 use super::zip::{self, LOCAL_HEADER_LEN, ZipEntry};
 use super::{ExtractError, FileOutcome, Limits, Method, unknown};
 use crate::pypi::{Client, CoreMetadata as IndexMetadata, IndexFile, RequestKind};
@@ -64,6 +67,75 @@ impl Pep658Probe {
     }
 }
 
+/// The PEP 658 metadata files of one project read so far, by the sha256 the index states for
+/// them: the platform wheels of a release mostly share one `METADATA`, which is then fetched
+/// once (a compiled project with 100 wheels per release costs one metadata read per release).
+/// A hash names the bytes, so a file fetched and checked once speaks for every wheel stating it.
+#[derive(Debug, Default)]
+pub struct MetadataByHash {
+    files: tokio::sync::Mutex<HashMap<String, Arc<MetadataCell>>>,
+}
+
+/// One metadata file: unread, or read (`None`: the index answered without it).
+type MetadataCell = tokio::sync::OnceCell<Option<Vec<u8>>>;
+
+impl MetadataByHash {
+    /// The checked metadata file stating `sha256`, fetched from `url` by the first wheel that
+    /// asks. A file whose bytes are not the stated ones is not kept: the caller reads its wheel
+    /// instead, and the next wheel asks again.
+    async fn get(&self, client: &Client, url: &Url, sha256: &str, limit: u64) -> Result<Stated> {
+        let cell = self
+            .files
+            .lock()
+            .await
+            .entry(sha256.to_ascii_lowercase())
+            .or_default()
+            .clone();
+        let fetched = cell
+            .get_or_try_init(|| async {
+                let response = client
+                    .get(RequestKind::Metadata, url, &[], limit)
+                    .await
+                    .map_err(NotKept::Failed)?;
+                if response.status != 200 {
+                    return Ok(None);
+                }
+                let actual = hex::encode(Sha256::digest(&response.body));
+                if !actual.eq_ignore_ascii_case(sha256) {
+                    return Err(NotKept::Mismatch(actual));
+                }
+                Ok(Some(response.body))
+            })
+            .await;
+        match fetched {
+            Ok(Some(bytes)) => Ok(Stated::Found(bytes.clone())),
+            Ok(None) => Ok(Stated::Missing),
+            Err(NotKept::Mismatch(actual)) => {
+                tracing::warn!(
+                    %url,
+                    "PEP 658 metadata hash mismatch (index {sha256}, got {actual}); reading the wheel"
+                );
+                Ok(Stated::Missing)
+            }
+            Err(NotKept::Failed(err)) => Err(err),
+        }
+    }
+}
+
+/// What a PEP 658 file with a stated hash gave.
+enum Stated {
+    /// Its bytes, whose sha256 is the stated one.
+    Found(Vec<u8>),
+    /// None to use (the index answered without it, or sent other bytes): read the wheel.
+    Missing,
+}
+
+/// Why a fetched metadata file is not kept.
+enum NotKept {
+    Mismatch(String),
+    Failed(Error),
+}
+
 /// Whether an error says something about the file (record it) rather than the network (retry).
 fn is_permanent(error: &Error) -> bool {
     matches!(error, Error::InvalidResponse { .. } | Error::Url { .. })
@@ -83,14 +155,16 @@ fn failed(reason: String) -> FileOutcome {
     }
 }
 
-/// A wheel's dependency record.
+/// A wheel's dependency record. `metadata` holds the PEP 658 files of the wheel's project read
+/// so far, by their stated hash.
 pub async fn wheel_outcome(
     client: &Client,
     file: &IndexFile,
     limits: &Limits,
     probe: &Pep658Probe,
+    metadata: &MetadataByHash,
 ) -> Result<FileOutcome> {
-    match wheel_outcome_inner(client, file, limits, probe).await {
+    match wheel_outcome_inner(client, file, limits, probe, metadata).await {
         Err(err) if is_permanent(&err) => Ok(failed(format!("{}: {err}", file.filename))),
         other => other,
     }
@@ -101,9 +175,21 @@ async fn wheel_outcome_inner(
     file: &IndexFile,
     limits: &Limits,
     probe: &Pep658Probe,
+    metadata: &MetadataByHash,
 ) -> Result<FileOutcome> {
     let url = parse_url(&file.url)?;
-    if probe.worth_trying(&file.core_metadata) {
+    if let IndexMetadata::Present {
+        sha256: Some(sha256),
+    } = &file.core_metadata
+    {
+        let metadata_url = parse_url(&format!("{}.metadata", file.url))?;
+        let stated = metadata
+            .get(client, &metadata_url, sha256, limits.max_member_bytes)
+            .await?;
+        if let Stated::Found(bytes) = stated {
+            return Ok(wheel_record(&bytes, Method::Pep658));
+        }
+    } else if probe.worth_trying(&file.core_metadata) {
         let metadata_url = parse_url(&format!("{}.metadata", file.url))?;
         let response = client
             .get(
@@ -114,21 +200,9 @@ async fn wheel_outcome_inner(
             )
             .await?;
         probe.record(&file.core_metadata, response.status == 200);
+        // No hash stated: the file is the wheel's METADATA as the index serves it.
         if response.status == 200 {
-            let expected = match &file.core_metadata {
-                IndexMetadata::Present { sha256: Some(hash) } => Some(hash.to_ascii_lowercase()),
-                _ => None,
-            };
-            let actual = hex::encode(Sha256::digest(&response.body));
-            match expected {
-                Some(expected) if expected != actual => {
-                    tracing::warn!(
-                        file = %file.filename,
-                        "PEP 658 metadata hash mismatch (index {expected}, got {actual}); reading the wheel"
-                    );
-                }
-                _ => return Ok(wheel_record(&response.body, Method::Pep658)),
-            }
+            return Ok(wheel_record(&response.body, Method::Pep658));
         }
     }
     if file.size > WHOLE_WHEEL_BELOW {
@@ -257,13 +331,14 @@ enum Ranged {
 
 async fn fetch_range(
     client: &Client,
+    kind: RequestKind,
     url: &Url,
     start: u64,
     end: u64,
 ) -> Result<Option<Fetched206>> {
     let response = client
         .get(
-            RequestKind::WheelRange,
+            kind,
             url,
             &[("range", format!("bytes={start}-{}", end - 1))],
             end - start + 1,
@@ -293,13 +368,31 @@ async fn ranged_metadata(
     limits: &Limits,
 ) -> Result<Ranged> {
     let size = file.size;
-    let tail_start = size.saturating_sub(TAIL_BYTES);
-    let mut tail = match fetch_range(client, url, tail_start, size).await? {
+    let mut tail_start = size.saturating_sub(TAIL_BYTES);
+    let mut tail = match fetch_range(client, RequestKind::WheelRange, url, tail_start, size).await?
+    {
         Some(Fetched206::Part(bytes)) => bytes,
         Some(Fetched206::Whole(bytes)) => return Ok(Ranged::Whole(bytes)),
         None => return Ok(Ranged::Unsupported),
     };
-    let directory = match zip::locate_central_directory(&tail, tail_start) {
+    let mut located = zip::locate_central_directory(&tail, tail_start);
+    // Data after the end record (which zip tools ignore) can push it out of the first tail:
+    // look as far back as Python's zipfile does.
+    let wider = size.min(zip::MAX_END_RECORD_DISTANCE);
+    if located.is_err() && (tail.len() as u64) < wider {
+        let start = size - wider;
+        match fetch_range(client, RequestKind::WheelRange, url, start, tail_start).await? {
+            Some(Fetched206::Part(mut head)) => {
+                head.extend_from_slice(&tail);
+                tail = head;
+                tail_start = start;
+                located = zip::locate_central_directory(&tail, tail_start);
+            }
+            Some(Fetched206::Whole(bytes)) => return Ok(Ranged::Whole(bytes)),
+            None => return Ok(Ranged::Unsupported),
+        }
+    }
+    let directory = match located {
         Ok(directory) => directory,
         Err(err) => return Ok(Ranged::Broken(err)),
     };
@@ -309,10 +402,15 @@ async fn ranged_metadata(
             "central directory lies outside the archive".into(),
         )));
     }
-    let mut tail_start = tail_start;
     if directory.offset < tail_start {
-        let Some(Fetched206::Part(mut head)) =
-            fetch_range(client, url, directory.offset, tail_start).await?
+        let Some(Fetched206::Part(mut head)) = fetch_range(
+            client,
+            RequestKind::WheelRange,
+            url,
+            directory.offset,
+            tail_start,
+        )
+        .await?
         else {
             return Ok(Ranged::Unsupported);
         };
@@ -327,7 +425,7 @@ async fn ranged_metadata(
             "central directory is truncated".into(),
         )));
     };
-    let entries = match zip::parse_central_directory(directory_bytes, limits) {
+    let entries = match zip::parse_central_directory(directory_bytes, directory.shift, limits) {
         Ok(entries) => entries,
         Err(err) => return Ok(Ranged::Broken(err)),
     };
@@ -351,7 +449,9 @@ async fn ranged_metadata(
         let from = usize::try_from(start - tail_start).unwrap_or(usize::MAX);
         tail.get(from..).unwrap_or_default().to_vec()
     } else {
-        let Some(Fetched206::Part(member)) = fetch_range(client, url, start, end).await? else {
+        let Some(Fetched206::Part(member)) =
+            fetch_range(client, RequestKind::WheelRange, url, start, end).await?
+        else {
             return Ok(Ranged::Unsupported);
         };
         member
@@ -364,7 +464,9 @@ async fn ranged_metadata(
     let needed = data_offset + entry.compressed_size;
     if needed > member.len() as u64 {
         let more_end = start.saturating_add(needed).min(size);
-        let Some(Fetched206::Part(more)) = fetch_range(client, url, end, more_end).await? else {
+        let Some(Fetched206::Part(more)) =
+            fetch_range(client, RequestKind::WheelRange, url, end, more_end).await?
+        else {
             return Ok(Ranged::Unsupported);
         };
         member.extend_from_slice(&more);
@@ -378,6 +480,101 @@ async fn ranged_metadata(
     })
 }
 
+/// Sdists up to this size are downloaded whole at once: one request beats several.
+const WHOLE_SDIST_BELOW: u64 = 128 << 10;
+/// The first part of a larger sdist read; each further part makes what has been read four
+/// times as long (few requests for sdists read to their end, at most 4× the bytes needed).
+const FIRST_SDIST_PART: u64 = 64 << 10;
+
+/// What reading an sdist part by part gave.
+enum Streamed {
+    /// Its first bytes decided the record; a second read of them gave the same bytes.
+    Decided(SdistMetadata),
+    /// It was read to its end and its sha256 is the index's.
+    Whole(Vec<u8>),
+    /// Read it whole instead (ranges refused, bytes that did not agree, an unreadable archive).
+    Download,
+}
+
+/// A whole sdist read in parts, if its sha256 is the index's.
+fn checked(file: &IndexFile, bytes: Vec<u8>) -> Streamed {
+    match hash_mismatch(file, &bytes) {
+        None => Streamed::Whole(bytes),
+        Some(reason) => {
+            tracing::warn!("{reason}; downloading again");
+            Streamed::Download
+        }
+    }
+}
+
+/// Read a tar sdist in growing parts (HTTP ranges: 64 KiB, then ×4) until its members decide
+/// the record ([`super::sdist::read_prefix`]), instead of downloading it whole. The index's
+/// sha256 covers only whole files, so bytes that decided early are read a second time (one
+/// range request) and must be the same: a body corrupted on the way never becomes the record.
+/// Where that second read would cost more than the rest of the file, the rest is read and the
+/// whole file checked instead, so a streamed sdist never costs more bytes than a download.
+async fn streamed_sdist(client: &Client, file: &IndexFile, limits: &Limits) -> Result<Streamed> {
+    let streams = Format::of(&file.filename).is_ok_and(Format::streams);
+    if !streams || file.size <= WHOLE_SDIST_BELOW || file.size > limits.max_download_bytes {
+        return Ok(Streamed::Download);
+    }
+    let url = parse_url(&file.url)?;
+    let kind = RequestKind::SdistDownload;
+    let mut prefix: Vec<u8> = Vec::new();
+    loop {
+        let have = prefix.len() as u64;
+        let want = (have * 4).max(FIRST_SDIST_PART).min(file.size);
+        match fetch_range(client, kind, &url, have, want).await? {
+            Some(Fetched206::Part(part)) => prefix.extend_from_slice(&part),
+            Some(Fetched206::Whole(body)) => return Ok(checked(file, body)),
+            _ => return Ok(Streamed::Download),
+        }
+        let complete = want == file.size;
+        let (filename, limits_copy) = (file.filename.clone(), *limits);
+        let read = std::sync::Arc::new(prefix);
+        let shared = read.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            read_prefix(&filename, &shared, complete, &limits_copy)
+        })
+        .await
+        .map_err(|err| Error::Internal(format!("sdist reader task failed: {err}")))?;
+        prefix = std::sync::Arc::try_unwrap(read).unwrap_or_else(|shared| shared.to_vec());
+        if complete {
+            // Read to its end: the index's sha256 tells whether these are the file's bytes (a
+            // broken archive is then a fact about the file, recorded by the caller).
+            return Ok(checked(file, prefix));
+        }
+        match outcome {
+            Ok(None) => continue,
+            // Decided past the middle: reading the rest (and checking the whole file's sha256)
+            // costs less than reading the decided bytes again.
+            Ok(Some(_)) if file.size - want <= want => {
+                match fetch_range(client, kind, &url, want, file.size).await? {
+                    Some(Fetched206::Part(rest)) => prefix.extend_from_slice(&rest),
+                    _ => return Ok(Streamed::Download),
+                }
+                return Ok(checked(file, prefix));
+            }
+            Ok(Some(members)) => {
+                let again = match fetch_range(client, kind, &url, 0, want).await? {
+                    Some(Fetched206::Part(again)) => again,
+                    _ => return Ok(Streamed::Download),
+                };
+                if again != prefix {
+                    tracing::warn!(
+                        file = %file.filename,
+                        "two reads of the first {want} bytes differ; downloading whole"
+                    );
+                    return Ok(Streamed::Download);
+                }
+                return Ok(Streamed::Decided(decide(&members)));
+            }
+            // A broken archive is told by a hash-checked download, not by a part of one.
+            Err(_) => return Ok(Streamed::Download),
+        }
+    }
+}
+
 /// An sdist's dependency record.
 /// With a `builder` (`--build-sdists`), an sdist that only a build could tell about is built in
 /// the sandbox ([`crate::build`]).
@@ -387,14 +584,24 @@ pub async fn sdist_outcome(
     limits: &Limits,
     builder: Option<&crate::build::Builder>,
 ) -> Result<FileOutcome> {
-    let response = match verified_download(client, RequestKind::SdistDownload, file, limits).await?
-    {
-        Ok(response) => response,
-        Err(outcome) => return Ok(outcome),
+    let body = match streamed_sdist(client, file, limits).await? {
+        Streamed::Decided(metadata) => {
+            return Ok(FileOutcome {
+                record: metadata.into_record(),
+                method: Method::Sdist,
+            });
+        }
+        Streamed::Whole(body) => body,
+        Streamed::Download => {
+            match verified_download(client, RequestKind::SdistDownload, file, limits).await? {
+                Ok(response) => response.body,
+                Err(outcome) => return Ok(outcome),
+            }
+        }
     };
     let filename = file.filename.clone();
     let limits = *limits;
-    let body = std::sync::Arc::new(response.body);
+    let body = std::sync::Arc::new(body);
     let read = body.clone();
     let outcome = tokio::task::spawn_blocking(move || extract_sdist(&filename, &read, &limits))
         .await

@@ -1,8 +1,12 @@
 //! Static dependencies of a source distribution, read without running any of its code.
 //!
-//! The archive (`.tar.gz`, `.tgz`, `.tar`, `.zip`) is walked as a stream; only the few members
-//! that state dependencies are read (`PKG-INFO`, `pyproject.toml`, `setup.cfg`,
-//! `*.egg-info/requires.txt`), each capped, with every path checked and links refused.
+//! The archive (`.tar.gz`/`.tgz`, `.tar.bz2`, `.tar.xz`, `.tar`, `.zip`) is walked as a stream;
+//! only the few members that state dependencies are read (`PKG-INFO`, `pyproject.toml`,
+//! `setup.cfg` at the top, and `*.egg-info/requires.txt` wherever setuptools put it: the
+//! project's own egg-info at any depth (`lib/matplotlib.egg-info`), else one beside the package
+//! (`top/`, `top/src/`)), each capped, with every path checked and links refused. A tar stream
+//! is read only until its members decide the record ([`SdistMembers::decided`]), so a streamed
+//! download can stop there ([`read_prefix`]).
 //! The sources are tried in this order, the first that applies wins:
 //!
 //! 1. `PKG-INFO` with Metadata-Version >= 2.2 where `Requires-Dist` is not dynamic;
@@ -20,7 +24,7 @@ use std::io::Read;
 
 use db_format::{DependencyRecord, MetadataSource};
 
-use super::metadata::{CoreMetadata, requirements_record};
+use super::metadata::{CoreMetadata, read_requirements, requirements_record, with_notes};
 use super::static_metadata::{
     Pyproject, SetupCfg, StaticDependencies, parse_pyproject, parse_requires_txt, parse_setup_cfg,
 };
@@ -32,11 +36,36 @@ pub struct SdistMembers {
     pub pkg_info: Option<Vec<u8>>,
     pub pyproject: Option<Vec<u8>>,
     pub setup_cfg: Option<Vec<u8>>,
-    /// `(path, bytes)` of the shallowest `*.egg-info/requires.txt`.
-    pub egg_requires: Option<(String, Vec<u8>)>,
-    /// Path of the shallowest `*.egg-info/` directory seen.
-    pub egg_info_dir: Option<String>,
+    /// The `*.egg-info` directories that may speak for the sdist, in the order seen.
+    pub egg_infos: Vec<EggInfo>,
     pub has_setup_py: bool,
+    /// The project's name as the file name spells it, normalized (`PyYAML-6.0.tar.gz`: `pyyaml`
+    /// is a prefix of `pyyaml-6-0-tar-gz`); `None` matches nothing.
+    project_key: Option<String>,
+    /// The archive's top directory (the first member's first component).
+    top: Option<String>,
+    /// Every member so far came in sorted order (by path component), as setuptools writes
+    /// sdists: a member that would sort before the last one seen is then known to be absent.
+    sorted: bool,
+    /// The path of the last member seen.
+    last: Vec<String>,
+}
+
+/// One `*.egg-info` directory of an sdist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EggInfo {
+    /// Its path in the archive (`matplotlib-3.7.2/lib/matplotlib.egg-info`).
+    pub dir: String,
+    /// Its name is the project's (setuptools may leave vendored projects' egg-info around).
+    pub matches_project: bool,
+    /// Its `requires.txt`, once seen.
+    pub requires: Option<Vec<u8>>,
+}
+
+impl EggInfo {
+    fn depth(&self) -> usize {
+        self.dir.matches('/').count()
+    }
 }
 
 /// What an sdist says about its dependencies.
@@ -77,93 +106,317 @@ impl<R: Read> Read for Capped<R> {
     }
 }
 
-/// Which member a path (below the top directory) is, if it is one we read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which member a path is, if it is one we read.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Wanted {
     PkgInfo,
     Pyproject,
     SetupCfg,
     SetupPy,
-    EggRequires,
-    EggOther,
+    /// A member of the `*.egg-info` directory at this path; its `requires.txt` when `true`.
+    Egg {
+        dir: String,
+        requires: bool,
+    },
 }
 
-fn wanted(path: &str) -> Option<(Wanted, usize)> {
+/// The most `*.egg-info` directories remembered per sdist (a hostile archive may hold many).
+const MAX_EGG_INFOS: usize = 16;
+
+/// `top/PKG-INFO`, `top/pyproject.toml`, `top/setup.cfg`, `top/setup.py`, and any
+/// `top/**/x.egg-info/…` (setuptools puts it beside the package: `top/`, `top/src/`,
+/// `top/lib/`, `top/lib3/`, …).
+fn wanted(path: &str) -> Option<Wanted> {
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    // `top/PKG-INFO`, `top/x.egg-info/requires.txt`, `top/src/x.egg-info/requires.txt`.
     let below = parts.get(1..)?;
     match below {
-        ["PKG-INFO"] => Some((Wanted::PkgInfo, 1)),
-        ["pyproject.toml"] => Some((Wanted::Pyproject, 1)),
-        ["setup.cfg"] => Some((Wanted::SetupCfg, 1)),
-        ["setup.py"] => Some((Wanted::SetupPy, 1)),
-        [dir, "requires.txt"] if dir.ends_with(".egg-info") => Some((Wanted::EggRequires, 2)),
-        ["src", dir, "requires.txt"] if dir.ends_with(".egg-info") => {
-            Some((Wanted::EggRequires, 3))
-        }
-        [dir, ..] if dir.ends_with(".egg-info") => Some((Wanted::EggOther, 2)),
-        ["src", dir, ..] if dir.ends_with(".egg-info") => Some((Wanted::EggOther, 3)),
-        _ => None,
+        ["PKG-INFO"] => return Some(Wanted::PkgInfo),
+        ["pyproject.toml"] => return Some(Wanted::Pyproject),
+        ["setup.cfg"] => return Some(Wanted::SetupCfg),
+        ["setup.py"] => return Some(Wanted::SetupPy),
+        _ => {}
     }
+    let at = below.iter().position(|part| part.ends_with(".egg-info"))?;
+    Some(Wanted::Egg {
+        dir: parts[..at + 2].join("/"),
+        requires: below[at + 1..] == ["requires.txt"],
+    })
+}
+
+/// PEP 503-style key: lowercase, runs of `-`, `_`, `.` as one `-`.
+fn normalized(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            if !out.ends_with('-') {
+                out.push('-');
+            }
+        } else {
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
 }
 
 impl SdistMembers {
-    fn take(&mut self, path: &str, kind: Wanted, depth: usize, bytes: Option<Vec<u8>>) {
-        let dir_depth = |dir: &Option<String>| dir.as_ref().map(|d| d.matches('/').count());
+    /// Members of the sdist `filename` (its name tells which egg-info is the project's).
+    pub fn for_file(filename: &str) -> Self {
+        SdistMembers {
+            project_key: Some(normalized(filename)),
+            sorted: true,
+            ..SdistMembers::default()
+        }
+    }
+
+    /// Note a member's path (every member, in archive order).
+    fn see(&mut self, path: &str) {
+        let parts: Vec<String> = path
+            .trim_end_matches('/')
+            .split('/')
+            .map(str::to_string)
+            .collect();
+        if self.top.is_none() {
+            self.top = parts.first().cloned();
+        }
+        if parts < self.last {
+            self.sorted = false;
+        }
+        self.last = parts;
+    }
+
+    /// Whether `top/name` is known to be absent: not seen, and the archive is sorted past it.
+    fn passed(&self, name: &[&str]) -> bool {
+        let Some(top) = &self.top else { return false };
+        self.sorted
+            && self
+                .last
+                .iter()
+                .map(String::as_str)
+                .cmp(std::iter::once(top.as_str()).chain(name.iter().copied()))
+                .is_gt()
+    }
+
+    fn take(&mut self, kind: Wanted, bytes: Option<Vec<u8>>) {
         match (kind, bytes) {
             (Wanted::PkgInfo, Some(bytes)) => self.pkg_info = Some(bytes),
             (Wanted::Pyproject, Some(bytes)) => self.pyproject = Some(bytes),
             (Wanted::SetupCfg, Some(bytes)) => self.setup_cfg = Some(bytes),
             (Wanted::SetupPy, _) => self.has_setup_py = true,
-            (Wanted::EggRequires, Some(bytes)) => {
-                let shallower = self
-                    .egg_requires
-                    .as_ref()
-                    .is_none_or(|(known, _)| known.matches('/').count() > depth);
-                if shallower {
-                    self.egg_requires = Some((path.to_string(), bytes));
+            (Wanted::Egg { dir, requires }, bytes) => {
+                let known = self.egg_infos.iter().position(|egg| egg.dir == dir);
+                let at = match known {
+                    Some(at) => at,
+                    None => {
+                        let name = dir.rsplit('/').next().unwrap_or_default();
+                        let stem = normalized(name.trim_end_matches(".egg-info"));
+                        let matches_project = self
+                            .project_key
+                            .as_deref()
+                            .is_some_and(|key| key.starts_with(&format!("{stem}-")));
+                        // Beside the package (`top/x.egg-info`, `top/src/x.egg-info`) any
+                        // egg-info may speak for the sdist; deeper, only the project's own.
+                        let beside = dir.matches('/').count() == 1
+                            || dir.split('/').nth(1) == Some("src")
+                                && dir.matches('/').count() == 2;
+                        if !(matches_project || beside) || self.egg_infos.len() >= MAX_EGG_INFOS {
+                            return;
+                        }
+                        self.egg_infos.push(EggInfo {
+                            dir,
+                            matches_project,
+                            requires: None,
+                        });
+                        self.egg_infos.len() - 1
+                    }
+                };
+                if requires && let Some(bytes) = bytes {
+                    self.egg_infos[at].requires = Some(bytes);
                 }
             }
             _ => {}
         }
-        if matches!(kind, Wanted::EggRequires | Wanted::EggOther) {
-            let dir = path.split('/').take(depth).collect::<Vec<_>>().join("/");
-            if dir_depth(&self.egg_info_dir).is_none_or(|known| known > dir.matches('/').count()) {
-                self.egg_info_dir = Some(dir);
-            }
+    }
+
+    /// The `*.egg-info` that speaks for the sdist: the project's own (shallowest first), else
+    /// the shallowest beside the package; ties go to the first path in string order.
+    pub fn egg_info(&self) -> Option<&EggInfo> {
+        self.egg_infos
+            .iter()
+            .min_by_key(|egg| (!egg.matches_project, egg.depth(), &egg.dir))
+    }
+
+    /// Whether the members seen so far decide the record, so the rest of the archive need not
+    /// be read: [`decide`] on them gives what it would give on the whole archive. That holds
+    /// once PKG-INFO has been seen, the dependencies are stated (PKG-INFO >= 2.2 with static
+    /// `Requires-Dist`, or the project's own egg-info with its `requires.txt`), and the build
+    /// requirements are settled: `pyproject.toml` seen or known absent, and unless it names a
+    /// backend other than setuptools, `setup.cfg` too (its `setup_requires`). "Known absent"
+    /// needs a sorted archive, as setuptools writes them.
+    pub fn decided(&self) -> bool {
+        let Some(pkg_info) = self.pkg_info.as_deref().map(CoreMetadata::parse) else {
+            return false;
+        };
+        let dependencies = (pkg_info.version_at_least(2, 2)
+            && !pkg_info.is_dynamic("requires-dist"))
+            || self
+                .egg_info()
+                .is_some_and(|egg| egg.matches_project && egg.requires.is_some());
+        if !dependencies {
+            return false;
         }
+        let pyproject = match self.pyproject.as_deref() {
+            Some(bytes) => Some(parse_pyproject(&String::from_utf8_lossy(bytes))),
+            None if self.passed(&["pyproject.toml"]) => None,
+            None => return false,
+        };
+        let other_backend = pyproject
+            .as_ref()
+            .and_then(|parsed| parsed.as_ref().ok())
+            .is_some_and(|p| {
+                p.build_requires.is_some() && !uses_setuptools(p.build_backend.as_deref())
+            });
+        other_backend || self.setup_cfg.is_some() || self.passed(&["setup.cfg"])
     }
 }
 
-/// Read the interesting members of an sdist held in memory.
+/// Whether a `build-backend` is setuptools' (which reads `setup_requires`); none stated means
+/// PEP 517's setuptools fallback.
+fn uses_setuptools(backend: Option<&str>) -> bool {
+    backend.is_none_or(|backend| backend.starts_with("setuptools"))
+}
+
+/// The archive formats sdists have been published in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    TarGz,
+    TarBz2,
+    TarXz,
+    Tar,
+    Zip,
+}
+
+impl Format {
+    /// The format a file name states.
+    pub fn of(filename: &str) -> Result<Format, ExtractError> {
+        let lower = filename.to_ascii_lowercase();
+        let ends = |suffixes: &[&str]| suffixes.iter().any(|suffix| lower.ends_with(suffix));
+        Ok(if ends(&[".tar.gz", ".tgz"]) {
+            Format::TarGz
+        } else if ends(&[".tar.bz2", ".tbz", ".tbz2"]) {
+            Format::TarBz2
+        } else if ends(&[".tar.xz", ".txz"]) {
+            Format::TarXz
+        } else if ends(&[".tar"]) {
+            Format::Tar
+        } else if ends(&[".zip"]) {
+            Format::Zip
+        } else {
+            return Err(ExtractError::Unsupported(format!(
+                "{filename}: only .tar.gz, .tgz, .tar.bz2, .tar.xz, .tar and .zip sdists are read"
+            )));
+        })
+    }
+
+    /// Whether a prefix of the file can be read (a tar stream); a zip needs its end.
+    pub fn streams(self) -> bool {
+        self != Format::Zip
+    }
+}
+
+/// Most memory the xz decoder may take for its dictionary (xz -9 needs 64 MiB).
+const XZ_MEMORY_LIMIT_KIB: u32 = 128 << 10;
+
+/// Read the interesting members of a whole sdist held in memory.
 pub fn read_members(
     filename: &str,
     bytes: &[u8],
     limits: &Limits,
 ) -> Result<SdistMembers, ExtractError> {
-    let lower = filename.to_ascii_lowercase();
-    if lower.ends_with(".zip") {
-        return read_zip_members(bytes, limits);
+    match read_prefix(filename, bytes, true, limits)? {
+        Some(members) => Ok(members),
+        // A whole file never runs out before its end.
+        None => Err(ExtractError::Corrupt(format!(
+            "{filename}: archive ends early"
+        ))),
     }
-    if lower.ends_with(".tar.gz") || lower.ends_with(".tgz") {
-        return read_tar_members(flate2::read::MultiGzDecoder::new(bytes), limits);
-    }
-    if lower.ends_with(".tar") {
-        return read_tar_members(bytes, limits);
-    }
-    Err(ExtractError::Unsupported(format!(
-        "{filename}: only .tar.gz, .tgz, .tar and .zip sdists are read"
-    )))
 }
 
-fn read_tar_members<R: Read>(reader: R, limits: &Limits) -> Result<SdistMembers, ExtractError> {
+/// Read the interesting members from the first bytes of an sdist, stopping as soon as they
+/// decide the record ([`SdistMembers::decided`]). `complete` says `prefix` is the whole file.
+/// `Ok(None)`: the prefix ended before the decision, more bytes are needed.
+pub fn read_prefix(
+    filename: &str,
+    prefix: &[u8],
+    complete: bool,
+    limits: &Limits,
+) -> Result<Option<SdistMembers>, ExtractError> {
+    let format = Format::of(filename)?;
+    let members = SdistMembers::for_file(filename);
+    if format == Format::Zip {
+        return if complete {
+            read_zip_members(prefix, members, limits).map(Some)
+        } else {
+            Ok(None)
+        };
+    }
+    let mut input = Prefix {
+        bytes: prefix,
+        exhausted: false,
+    };
+    let outcome = match format {
+        Format::TarGz => read_tar_members(
+            flate2::read::MultiGzDecoder::new(&mut input),
+            members,
+            limits,
+        ),
+        Format::TarBz2 => read_tar_members(
+            bzip2::read::MultiBzDecoder::new(&mut input),
+            members,
+            limits,
+        ),
+        Format::TarXz => read_tar_members(
+            lzma_rust2::XzReader::new_mem_limit(&mut input, true, XZ_MEMORY_LIMIT_KIB),
+            members,
+            limits,
+        ),
+        Format::Tar | Format::Zip => read_tar_members(&mut input, members, limits),
+    };
+    match outcome {
+        Ok(members) if complete || members.decided() => Ok(Some(members)),
+        // The prefix ran out before the archive's end: read more.
+        Ok(_) => Ok(None),
+        Err(_) if !complete && input.exhausted => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// The bytes of a prefix, remembering whether a reader asked for more than they hold.
+struct Prefix<'a> {
+    bytes: &'a [u8],
+    exhausted: bool,
+}
+
+impl Read for Prefix<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.bytes.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.exhausted = true;
+        }
+        Ok(n)
+    }
+}
+
+fn read_tar_members<R: Read>(
+    reader: R,
+    mut members: SdistMembers,
+    limits: &Limits,
+) -> Result<SdistMembers, ExtractError> {
     let capped = Capped {
         inner: reader,
         read: 0,
         limit: limits.max_total_bytes,
     };
     let mut archive = tar::Archive::new(capped);
-    let mut members = SdistMembers::default();
     let io_error = |err: std::io::Error| match err
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<ExtractError>())
@@ -182,6 +435,7 @@ fn read_tar_members<R: Read>(reader: R, limits: &Limits) -> Result<SdistMembers,
         }
         let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         zip::check_path(&path)?;
+        members.see(&path);
         let kind = entry.header().entry_type();
         let interesting = wanted(&path);
         if kind.is_symlink() || kind.is_hard_link() {
@@ -192,20 +446,18 @@ fn read_tar_members<R: Read>(reader: R, limits: &Limits) -> Result<SdistMembers,
             // A link that leaves the archive, or one standing in for a member we read, is
             // refused: an honest sdist needs neither.
             let escapes = zip::link_escapes(&path, &target);
-            if escapes || interesting.is_some_and(|(kind, _)| kind != Wanted::EggOther) {
+            if escapes || interesting.as_ref().is_some_and(is_read) {
                 return Err(ExtractError::Link { path, target });
             }
             continue;
         }
-        let Some((wanted_kind, depth)) = interesting else {
+        let Some(wanted_kind) = interesting else {
             continue;
         };
         if !kind.is_file() {
             continue;
         }
-        let bytes = if matches!(wanted_kind, Wanted::SetupPy | Wanted::EggOther) {
-            None
-        } else {
+        let bytes = if is_read(&wanted_kind) {
             let size = entry.header().size().map_err(io_error)?;
             if size > limits.max_member_bytes {
                 return Err(ExtractError::MemberTooLarge {
@@ -220,13 +472,31 @@ fn read_tar_members<R: Read>(reader: R, limits: &Limits) -> Result<SdistMembers,
                 .read_to_end(&mut bytes)
                 .map_err(io_error)?;
             Some(bytes)
+        } else {
+            None
         };
-        members.take(&path, wanted_kind, depth, bytes);
+        members.take(wanted_kind, bytes);
+        if members.decided() {
+            break;
+        }
     }
     Ok(members)
 }
 
-fn read_zip_members(bytes: &[u8], limits: &Limits) -> Result<SdistMembers, ExtractError> {
+/// Whether a member's bytes are read (the others only count as present).
+fn is_read(kind: &Wanted) -> bool {
+    match kind {
+        Wanted::SetupPy => false,
+        Wanted::Egg { requires, .. } => *requires,
+        _ => true,
+    }
+}
+
+fn read_zip_members(
+    bytes: &[u8],
+    mut members: SdistMembers,
+    limits: &Limits,
+) -> Result<SdistMembers, ExtractError> {
     let entries = zip::entries_of(bytes, limits)?;
     let declared: u64 = entries
         .iter()
@@ -237,12 +507,12 @@ fn read_zip_members(bytes: &[u8], limits: &Limits) -> Result<SdistMembers, Extra
             limit: limits.max_total_bytes,
         });
     }
-    let mut members = SdistMembers::default();
     for entry in &entries {
         zip::check_path(&entry.name)?;
+        members.see(&entry.name);
         let interesting = wanted(&entry.name);
         if entry.is_symlink {
-            if interesting.is_some_and(|(kind, _)| kind != Wanted::EggOther) {
+            if interesting.as_ref().is_some_and(is_read) {
                 return Err(ExtractError::Link {
                     path: entry.name.clone(),
                     target: String::new(),
@@ -250,15 +520,15 @@ fn read_zip_members(bytes: &[u8], limits: &Limits) -> Result<SdistMembers, Extra
             }
             continue;
         }
-        let Some((kind, depth)) = interesting else {
+        let Some(kind) = interesting else {
             continue;
         };
-        let data = if matches!(kind, Wanted::SetupPy | Wanted::EggOther) {
-            None
-        } else {
+        let data = if is_read(&kind) {
             Some(zip::read_member(bytes, entry, limits.max_member_bytes)?)
+        } else {
+            None
         };
-        members.take(&entry.name, kind, depth, data);
+        members.take(kind, data);
     }
     Ok(members)
 }
@@ -298,16 +568,31 @@ pub fn decide(members: &SdistMembers) -> SdistMetadata {
         ),
         None => (Vec::new(), None),
     };
-    if let Some(cfg) = &setup_cfg {
+    if let Some(cfg) = setup_cfg
+        .as_ref()
+        .filter(|_| uses_setuptools(build_backend.as_deref()))
+    {
         for requirement in &cfg.setup_requires {
             if !build_requires.contains(requirement) {
                 build_requires.push(requirement.clone());
             }
         }
     }
+    // Build requirements are read like run-time ones: one that cannot be read makes the
+    // record unknown (a build from it would lack something), relaxed ones are noted.
+    let (build_requires, build_notes) =
+        match read_requirements("build requirement", &build_requires) {
+            Ok(read) => read,
+            Err(reason) => {
+                let mut record = super::unknown(reason);
+                record.requires_python = requires_python;
+                return SdistMetadata::Static(record);
+            }
+        };
     let finish = |record: DependencyRecord| DependencyRecord {
         build_requires: build_requires.clone(),
         build_backend: build_backend.clone(),
+        detail: with_notes(record.detail, build_notes.clone()),
         ..record
     };
     let from_static =
@@ -353,20 +638,20 @@ pub fn decide(members: &SdistMembers) -> SdistMetadata {
         .map(|meta| meta.provides_extra.clone())
         .unwrap_or_default();
     // 2. egg-info.
-    if let Some((path, bytes)) = &members.egg_requires {
-        let deps = parse_requires_txt(&String::from_utf8_lossy(bytes));
+    if let Some(egg) = members.egg_info() {
+        let (deps, detail) = match &egg.requires {
+            Some(bytes) => (
+                parse_requires_txt(&String::from_utf8_lossy(bytes)),
+                format!("{}/requires.txt", egg.dir),
+            ),
+            None => (
+                StaticDependencies::default(),
+                format!("{} has no requires.txt: no dependencies", egg.dir),
+            ),
+        };
         return SdistMetadata::Static(from_static(
             MetadataSource::EggInfo,
-            path.clone(),
-            &deps,
-            &pkg_extras,
-        ));
-    }
-    if let Some(dir) = &members.egg_info_dir {
-        let deps = StaticDependencies::default();
-        return SdistMetadata::Static(from_static(
-            MetadataSource::EggInfo,
-            format!("{dir} has no requires.txt: no dependencies"),
+            detail,
             &deps,
             &pkg_extras,
         ));
@@ -480,7 +765,11 @@ mod tests {
     #[test]
     fn egg_info_without_requires_means_no_dependencies() {
         let mut sdist = members("Metadata-Version: 1.1\n");
-        sdist.egg_info_dir = Some("x-1.0/x.egg-info".into());
+        sdist.egg_infos.push(EggInfo {
+            dir: "x-1.0/x.egg-info".into(),
+            matches_project: true,
+            requires: None,
+        });
         let record = decide(&sdist).into_record();
         assert_eq!(record.source, MetadataSource::EggInfo);
         assert!(record.requires_dist.is_empty());
@@ -501,16 +790,101 @@ mod tests {
 
     #[test]
     fn paths_below_the_top_directory_are_recognized() {
-        assert_eq!(wanted("x-1/PKG-INFO"), Some((Wanted::PkgInfo, 1)));
+        assert_eq!(wanted("x-1/PKG-INFO"), Some(Wanted::PkgInfo));
+        let egg = |dir: &str, requires| {
+            Some(Wanted::Egg {
+                dir: dir.into(),
+                requires,
+            })
+        };
         assert_eq!(
             wanted("x-1/x.egg-info/requires.txt"),
-            Some((Wanted::EggRequires, 2))
+            egg("x-1/x.egg-info", true)
         );
         assert_eq!(
             wanted("x-1/src/x.egg-info/requires.txt"),
-            Some((Wanted::EggRequires, 3))
+            egg("x-1/src/x.egg-info", true)
+        );
+        assert_eq!(
+            wanted("x-1/lib/x.egg-info/PKG-INFO"),
+            egg("x-1/lib/x.egg-info", false)
         );
         assert_eq!(wanted("x-1/docs/PKG-INFO"), None);
         assert_eq!(wanted("PKG-INFO"), None);
+    }
+
+    /// matplotlib 3.7.2 keeps its egg-info in `lib/`, pyyaml in `lib/` and `lib3/`: only
+    /// `top/` and `top/src/` were looked at, and the sdists were "unknown".
+    #[test]
+    fn regression_the_projects_egg_info_is_found_wherever_it_is() {
+        let mut sdist = SdistMembers::for_file("PyYAML-5.1.tar.gz");
+        let take = |sdist: &mut SdistMembers, path: &str, bytes: &[u8]| {
+            sdist.see(path);
+            let kind = wanted(path).expect("wanted");
+            sdist.take(kind, Some(bytes.to_vec()));
+        };
+        take(
+            &mut sdist,
+            "PyYAML-5.1/PKG-INFO",
+            b"Metadata-Version: 1.1\n",
+        );
+        take(
+            &mut sdist,
+            "PyYAML-5.1/tests/vendored/six.egg-info/requires.txt",
+            b"bogus\n",
+        );
+        take(
+            &mut sdist,
+            "PyYAML-5.1/lib3/PyYAML.egg-info/requires.txt",
+            b"",
+        );
+        take(
+            &mut sdist,
+            "PyYAML-5.1/lib/PyYAML.egg-info/requires.txt",
+            b"",
+        );
+        let egg = sdist.egg_info().expect("found");
+        assert_eq!(egg.dir, "PyYAML-5.1/lib/PyYAML.egg-info");
+        assert_eq!(sdist.egg_infos.len(), 2, "the vendored one is not kept");
+        let record = decide(&sdist).into_record();
+        assert_eq!(record.source, MetadataSource::EggInfo);
+    }
+
+    #[test]
+    fn a_sorted_archive_is_decided_once_past_setup_cfg() {
+        let mut sdist = SdistMembers::for_file("x-1.0.tar.gz");
+        let mut see = |path: &str, bytes: Option<&[u8]>| {
+            sdist.see(path);
+            if let Some(kind) = wanted(path) {
+                sdist.take(kind, bytes.map(<[u8]>::to_vec));
+            }
+            sdist.decided()
+        };
+        assert!(!see("x-1.0/LICENSE", None));
+        assert!(!see("x-1.0/PKG-INFO", Some(b"Metadata-Version: 2.1\n")));
+        assert!(!see("x-1.0/setup.cfg", Some(b"[metadata]\n")));
+        assert!(!see("x-1.0/x.egg-info/PKG-INFO", Some(b"")));
+        // pyproject.toml would have come before setup.cfg: it is absent.
+        assert!(see("x-1.0/x.egg-info/requires.txt", Some(b"six\n")));
+
+        let mut unsorted = SdistMembers::for_file("x-1.0.tar.gz");
+        for (path, bytes) in [
+            ("x-1.0/setup.py", None),
+            ("x-1.0/PKG-INFO", Some(&b"Metadata-Version: 2.2\n"[..])),
+            ("x-1.0/setup.cfg", Some(b"")),
+        ] {
+            unsorted.see(path);
+            unsorted.take(wanted(path).expect("wanted"), bytes.map(<[u8]>::to_vec));
+        }
+        assert!(!unsorted.decided(), "pyproject.toml may still come");
+    }
+
+    #[test]
+    fn formats_come_from_the_file_name() {
+        assert_eq!(Format::of("Twisted-8.2.0.tar.bz2"), Ok(Format::TarBz2));
+        assert_eq!(Format::of("x-1.tgz"), Ok(Format::TarGz));
+        assert_eq!(Format::of("x-1.tar.xz"), Ok(Format::TarXz));
+        assert_eq!(Format::of("x-1.ZIP"), Ok(Format::Zip));
+        assert!(Format::of("x-1.tar.Z").is_err());
     }
 }

@@ -21,9 +21,13 @@ const EOCD_LEN: usize = 22;
 /// Where the central directory is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CentralDirectory {
+    /// Where the directory really starts (the stated offset plus [`Self::shift`]).
     pub offset: u64,
     pub size: u64,
     pub entries: u64,
+    /// Bytes prepended to the archive (a self-extracting stub, a `cat`ed launcher): every
+    /// offset the archive states is this much too small, as Python's zipfile computes it.
+    pub shift: u64,
 }
 
 /// One member, as the central directory describes it.
@@ -68,8 +72,19 @@ fn u64_at(bytes: &[u8], at: usize) -> Result<u64, ExtractError> {
     Ok(u64::from_le_bytes(array))
 }
 
+/// How far from its end an archive's end record can start: the record and the longest comment.
+/// Python's zipfile searches as far, and no further.
+pub const MAX_END_RECORD_DISTANCE: u64 = EOCD_LEN as u64 + 0xFFFF;
+
 /// Find the central directory from the last bytes of an archive: `tail` holds the archive's
 /// bytes from `tail_start` to its end.
+///
+/// As tolerant as Python's zipfile (which pip uses) and no more: the end record is the last one
+/// whose comment runs exactly to the end of the file, else the last one within
+/// [`MAX_END_RECORD_DISTANCE`] of the end whose comment fits (bytes after it are ignored: the
+/// lxml 4.6.3 win32 wheels end in three stray bytes). Bytes prepended to the archive shift every
+/// stated offset; the shift is measured from where the directory really ends (right before the
+/// end record) and returned in [`CentralDirectory::shift`].
 pub fn locate_central_directory(
     tail: &[u8],
     tail_start: u64,
@@ -77,45 +92,70 @@ pub fn locate_central_directory(
     if tail.len() < EOCD_LEN {
         return Err(corrupt("too short to be a zip archive"));
     }
-    // The end record is the last one whose comment runs exactly to the end of the file.
-    let eocd = (0..=tail.len() - EOCD_LEN)
-        .rev()
-        .find(|&at| {
-            u32_at(tail, at).ok() == Some(EOCD_SIGNATURE)
-                && u16_at(tail, at + 20).ok().map(usize::from) == Some(tail.len() - at - EOCD_LEN)
+    let window = tail
+        .len()
+        .saturating_sub(usize::try_from(MAX_END_RECORD_DISTANCE).unwrap_or(usize::MAX));
+    let comment_len = |at: usize| u16_at(tail, at + 20).ok().map(usize::from);
+    let candidates = || {
+        (window..=tail.len() - EOCD_LEN)
+            .rev()
+            .filter(|&at| u32_at(tail, at).ok() == Some(EOCD_SIGNATURE))
+    };
+    let eocd = candidates()
+        .find(|&at| comment_len(at) == Some(tail.len() - at - EOCD_LEN))
+        .or_else(|| {
+            candidates()
+                .find(|&at| comment_len(at).is_some_and(|len| at + EOCD_LEN + len <= tail.len()))
         })
         .ok_or_else(|| corrupt("no end of central directory record"))?;
     let entries = u64::from(u16_at(tail, eocd + 10)?);
     let size = u64::from(u32_at(tail, eocd + 12)?);
     let offset = u64::from(u32_at(tail, eocd + 16)?);
-    if entries != 0xFFFF && size != 0xFFFF_FFFF && offset != 0xFFFF_FFFF {
-        return Ok(CentralDirectory {
-            offset,
-            size,
-            entries,
-        });
-    }
-    // ZIP64: a locator right before the end record points to the ZIP64 end record.
-    let locator = eocd
-        .checked_sub(20)
-        .filter(|&at| u32_at(tail, at).ok() == Some(ZIP64_LOCATOR_SIGNATURE))
-        .ok_or_else(|| corrupt("ZIP64 locator missing"))?;
-    let record_offset = u64_at(tail, locator + 8)?;
-    let record = record_offset
-        .checked_sub(tail_start)
-        .and_then(|at| usize::try_from(at).ok())
-        .filter(|&at| u32_at(tail, at).ok() == Some(ZIP64_EOCD_SIGNATURE))
-        .ok_or_else(|| corrupt("ZIP64 end record is not where its locator says"))?;
+    let absolute = |at: usize| tail_start.saturating_add(at as u64);
+    let (entries, size, offset, directory_end) =
+        if entries != 0xFFFF && size != 0xFFFF_FFFF && offset != 0xFFFF_FFFF {
+            (entries, size, offset, absolute(eocd))
+        } else {
+            // ZIP64: a locator right before the end record points to the ZIP64 end record, which
+            // lies right before the locator unless bytes were prepended to the archive.
+            let locator = eocd
+                .checked_sub(20)
+                .filter(|&at| u32_at(tail, at).ok() == Some(ZIP64_LOCATOR_SIGNATURE))
+                .ok_or_else(|| corrupt("ZIP64 locator missing"))?;
+            let stated = u64_at(tail, locator + 8)?
+                .checked_sub(tail_start)
+                .and_then(|at| usize::try_from(at).ok());
+            let is_record = |at: &usize| u32_at(tail, *at).ok() == Some(ZIP64_EOCD_SIGNATURE);
+            let record = stated
+                .filter(is_record)
+                .or_else(|| locator.checked_sub(56).filter(is_record))
+                .ok_or_else(|| corrupt("ZIP64 end record is not where its locator says"))?;
+            (
+                u64_at(tail, record + 32)?,
+                u64_at(tail, record + 40)?,
+                u64_at(tail, record + 48)?,
+                absolute(record),
+            )
+        };
+    let stated_end = offset
+        .checked_add(size)
+        .ok_or_else(|| corrupt("central directory size overflows"))?;
+    let shift = directory_end
+        .checked_sub(stated_end)
+        .ok_or_else(|| corrupt("central directory overlaps its end record"))?;
     Ok(CentralDirectory {
-        entries: u64_at(tail, record + 32)?,
-        size: u64_at(tail, record + 40)?,
-        offset: u64_at(tail, record + 48)?,
+        offset: offset + shift,
+        size,
+        entries,
+        shift,
     })
 }
 
-/// Parse the central directory bytes into entries, refusing more than `limits.max_members`.
+/// Parse the central directory bytes into entries, refusing more than `limits.max_members`;
+/// `shift` ([`CentralDirectory::shift`]) is added to every member's stated offset.
 pub fn parse_central_directory(
     directory: &[u8],
+    shift: u64,
     limits: &Limits,
 ) -> Result<Vec<ZipEntry>, ExtractError> {
     let mut entries = Vec::new();
@@ -167,7 +207,9 @@ pub fn parse_central_directory(
             method,
             compressed_size,
             uncompressed_size,
-            local_header_offset,
+            local_header_offset: local_header_offset
+                .checked_add(shift)
+                .ok_or_else(|| corrupt("member offset overflows"))?,
             crc32,
             is_symlink: (external >> 16) & 0o170_000 == 0o120_000,
         });
@@ -250,7 +292,7 @@ pub fn entries_of(archive: &[u8], limits: &Limits) -> Result<Vec<ZipEntry>, Extr
         _ => None,
     }
     .ok_or_else(|| corrupt("central directory lies outside the archive"))?;
-    parse_central_directory(bytes, limits)
+    parse_central_directory(bytes, directory.shift, limits)
 }
 
 /// Read one member of a whole archive in memory.
@@ -399,6 +441,51 @@ pub(crate) mod tests {
         let directory =
             locate_central_directory(&archive[tail_start..], tail_start as u64).expect("finds");
         assert_eq!(directory.entries, 2);
+    }
+
+    /// `lxml-4.6.3-cp39-cp39-win32.whl` ends in three bytes after its end record; Python's
+    /// zipfile, unzip and pip read it, the crawler called it corrupt.
+    #[test]
+    fn regression_trailing_bytes_after_the_end_record_are_ignored() {
+        let mut archive = build_zip(&[member("a.txt", b"hello"), member("b", b"bb")]);
+        archive.extend_from_slice(&[0, 0, 0]);
+        let entries = entries_of(&archive, &Limits::default()).expect("reads");
+        assert_eq!(
+            read_member(&archive, &entries[1], 100).expect("inflates"),
+            b"bb"
+        );
+        // Trailing data longer than any comment leaves the end record out of reach, as in Python.
+        archive.extend_from_slice(&vec![0; MAX_END_RECORD_DISTANCE as usize]);
+        assert!(entries_of(&archive, &Limits::default()).is_err());
+    }
+
+    #[test]
+    fn prepended_bytes_shift_every_offset() {
+        let mut archive = b"#!/bin/sh\nexec python3 \"$0\"\n".to_vec();
+        let stub = archive.len() as u64;
+        archive.extend(build_zip(&[member("a.txt", b"hello"), member("b", b"bb")]));
+        let directory = locate_central_directory(&archive, 0).expect("finds");
+        assert_eq!(directory.shift, stub);
+        let entries = entries_of(&archive, &Limits::default()).expect("reads");
+        assert_eq!(
+            read_member(&archive, &entries[0], 100).expect("inflates"),
+            b"hello"
+        );
+        // The same from a tail, as range requests see it.
+        let tail_start = archive.len() - 60;
+        let directory =
+            locate_central_directory(&archive[tail_start..], tail_start as u64).expect("finds");
+        assert_eq!(directory.shift, stub);
+    }
+
+    #[test]
+    fn a_directory_stated_past_its_end_record_is_corrupt() {
+        let mut archive = build_zip(&[member("a", b"1")]);
+        let eocd = archive.len() - EOCD_LEN;
+        // State the directory one byte later than it is: it would overlap the end record.
+        let offset = u32_at(&archive, eocd + 16).expect("offset") + 1;
+        archive[eocd + 16..eocd + 20].copy_from_slice(&offset.to_le_bytes());
+        assert!(locate_central_directory(&archive, 0).is_err());
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Project pages: the PEP 691 JSON simple page and the JSON API, both read into one
 //! [`ProjectPage`] with absolute file URLs and a version attributed to every file.
 
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 use db_format::FileKind;
-use db_format::types::{PackageName, SourceDistFilename, WheelFilename};
+use db_format::types::{PackageName, SourceDistFilename, Version, WheelFilename};
 use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
@@ -128,11 +129,13 @@ pub fn parse_simple_page(
         serde_json::from_slice(body).map_err(|err| format!("not a PEP 691 JSON page: {err}"))?;
     let mut files = Vec::with_capacity(page.files.len());
     let mut unattributed = Vec::new();
+    let releases = ListedReleases::new(&page.versions);
     for file in page.files {
         let Some(version) = version_of(name, &file.filename, &page.versions) else {
             unattributed.push(file.filename);
             continue;
         };
+        let version = releases.spelling(version);
         let core = file.core_metadata.or(file.dist_info_metadata);
         files.push(IndexFile {
             kind: FileKind::of(&file.filename),
@@ -264,6 +267,58 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
         .map_err(|err| format!("upload time {text:?}: {err}"))
 }
 
+/// The releases a page lists (PEP 700 `versions`: PyPI's own release field), by PEP 440 value.
+struct ListedReleases<'a>(HashMap<Version, &'a str>);
+
+impl<'a> ListedReleases<'a> {
+    fn new(versions: &'a [String]) -> Self {
+        ListedReleases(
+            versions
+                .iter()
+                .filter_map(|text| Some((Version::from_str(text).ok()?, text.as_str())))
+                .collect(),
+        )
+    }
+
+    /// The listed release a file's version equals under PEP 440, spelled as the index spells
+    /// it (`setuptools-69.3.tar.gz` belongs to release `69.3.0`); else the file's own spelling.
+    fn spelling(&self, version: String) -> String {
+        Version::from_str(&version)
+            .ok()
+            .and_then(|parsed| self.0.get(&parsed))
+            .map_or(version, |listed| (*listed).to_string())
+    }
+}
+
+/// Group files into releases, one per PEP 440 version: `69.3` and `69.3.0` are one release.
+/// The spelling kept is the longest (ties: the first in string order), which is PyPI's own
+/// release field where the two differ only by trailing zeros (a newer sdist name drops them:
+/// `setuptools-69.3.tar.gz` in release `69.3.0`). Versions that are not PEP 440 group by their
+/// text. Releases come in string order of their spelling.
+pub fn group_releases<T>(files: Vec<T>, version: impl Fn(&T) -> &str) -> BTreeMap<String, Vec<T>> {
+    #[derive(PartialEq, Eq, Hash)]
+    enum Key {
+        Pep440(Version),
+        Legacy(String),
+    }
+    let mut groups: HashMap<Key, (String, Vec<T>)> = HashMap::new();
+    for file in files {
+        let text = version(&file);
+        let key =
+            Version::from_str(text).map_or_else(|_| Key::Legacy(text.to_string()), Key::Pep440);
+        let text = text.to_string();
+        let (spelling, members) = groups
+            .entry(key)
+            .or_insert_with(|| (text.clone(), Vec::new()));
+        if (text.len(), std::cmp::Reverse(&text)) > (spelling.len(), std::cmp::Reverse(&*spelling))
+        {
+            *spelling = text;
+        }
+        members.push(file);
+    }
+    groups.into_values().collect()
+}
+
 /// The version a file belongs to: from a wheel or sdist name, else the longest listed version
 /// that the name starts with.
 pub fn version_of(name: &PackageName, filename: &str, versions: &[String]) -> Option<String> {
@@ -337,6 +392,34 @@ mod tests {
             Some("1.0")
         );
         assert_eq!(version_of(&name("foo"), "bar-1.0.exe", &versions), None);
+    }
+
+    /// setuptools published `setuptools-69.3.tar.gz` in release `69.3.0`: its files became two
+    /// releases and `setuptools==69.3.0` picked the sdist where pip and uv take the wheel.
+    #[test]
+    fn regression_files_take_the_listed_release_spelling() {
+        let listed = ["69.3.0".to_string(), "69.3.1".to_string()];
+        let releases = ListedReleases::new(&listed);
+        assert_eq!(releases.spelling("69.3".into()), "69.3.0");
+        assert_eq!(releases.spelling("69.3.1".into()), "69.3.1");
+        assert_eq!(releases.spelling("70".into()), "70");
+        assert_eq!(releases.spelling("not-pep-440".into()), "not-pep-440");
+    }
+
+    #[test]
+    fn regression_equal_versions_are_one_release() {
+        let files = vec![
+            "69.3", "69.3.0", "69.3.1", "1.0.0", "1.0", "1", "legacy-x", "legacy-x",
+        ];
+        let grouped = group_releases(files, |file| file);
+        let summary: Vec<(&str, usize)> = grouped
+            .iter()
+            .map(|(version, files)| (version.as_str(), files.len()))
+            .collect();
+        assert_eq!(
+            summary,
+            [("1.0.0", 3), ("69.3.0", 2), ("69.3.1", 1), ("legacy-x", 2)]
+        );
     }
 
     #[test]

@@ -418,17 +418,29 @@ fn simple_page(name: &str, port: u16, shared: &Mutex<Shared>) -> Option<Vec<u8>>
         )
     };
     if let Some(files) = extra {
+        // `NAME.metadata` entries are the PEP 658 files of wheel NAME, stated when asked to.
+        let metadata_of = |filename: &str| {
+            files
+                .iter()
+                .find(|(name, _, _)| *name == format!("{filename}.metadata"))
+                .map(|(_, bytes, _)| sha256_hex(bytes))
+        };
         let files: Vec<serde_json::Value> = files
             .iter()
+            .filter(|(filename, _, _)| !filename.ends_with(".metadata"))
             .map(|(filename, bytes, time)| {
-                serde_json::json!({
+                let mut file = serde_json::json!({
                     "filename": filename,
                     "url": format!("{base}synthetic/{filename}"),
                     "hashes": {"sha256": sha256_hex(bytes)},
                     "size": bytes.len(),
                     "upload-time": time,
                     "yanked": false,
-                })
+                });
+                if let (Some(_), Some(hash)) = (&core_metadata, metadata_of(filename)) {
+                    file["core-metadata"] = serde_json::json!({ "sha256": hash });
+                }
+                file
             })
             .collect();
         let page = serde_json::json!({"meta": {"api-version": "1.1", "_last-serial": 1}, "name": name, "files": files});
@@ -749,4 +761,26 @@ pub fn fast_flags(server: &FakePypi) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect()
+}
+
+/// A `.tar.gz` sdist without its `*.egg-info` members, recompressed. The recorded sampletext
+/// sdist ships its egg-info below `sampletext/src/`, where static reading finds it; without it
+/// only a build can tell its dependencies (its setup.py computes `install_requires`).
+pub fn without_egg_info(tar_gz: &[u8]) -> Vec<u8> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tar_gz));
+    let mut out = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    for entry in archive.entries().expect("tar") {
+        let mut entry = entry.expect("member");
+        let path = entry.path().expect("path").into_owned();
+        if path.to_string_lossy().contains(".egg-info") {
+            continue;
+        }
+        let mut header = entry.header().clone();
+        out.append_data(&mut header, &path, &mut entry)
+            .expect("in memory");
+    }
+    out.into_inner().expect("tar").finish().expect("gzip")
 }
