@@ -52,6 +52,10 @@ pub enum Error {
          order: {previous} then {next}"
     )]
     CondaOutOfOrder { previous: String, next: String },
+    #[error("snapshot {what} does not decompress: {detail}")]
+    Decompress { what: &'static str, detail: String },
+    #[error(transparent)]
+    Blob(#[from] crate::blob::BlobError),
     #[error("cannot write conda record {filename:?}: {reason}")]
     InvalidCondaRecord { filename: String, reason: String },
 }

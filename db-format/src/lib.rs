@@ -26,6 +26,8 @@ mod codec;
 mod error;
 mod model;
 mod reader;
+mod sharded;
+mod snapshot;
 pub mod types;
 mod writer;
 
@@ -33,11 +35,18 @@ pub use error::{Error, Result};
 pub use model::{
     CondaRecord, DependencyRecord, File, FileKind, MetadataSource, Project, Release, SnapshotMeta,
 };
-pub use reader::{CondaRecords, ProjectNames, Projects, Snapshot};
+pub use sharded::VersionEntry;
+pub use sharded::sha256;
+pub use sharded::writer::{BlobSink, MemorySink, ShardedStats, ShardedWriter};
+pub use snapshot::{CondaRecords, ProjectNames, Projects, Snapshot};
 pub use writer::{Writer, WriterStats};
 
-/// The format version this crate writes and reads. See `FORMAT.md`, "Version changes".
-pub const FORMAT_VERSION: u32 = 2;
+/// The format version `publish-db` writes: 3, a manifest with pages and shards (or all of them
+/// in one pack). See `FORMAT.md`, "Version changes".
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The newest single-file format version, which [`Writer`] writes (tests, tools, old pins).
+pub const SINGLE_FILE_VERSION: u32 = 2;
 
 /// The oldest format version this crate still reads (version 1 has no conda records).
 pub const OLDEST_READABLE_VERSION: u32 = 1;
