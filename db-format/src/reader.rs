@@ -95,7 +95,7 @@ impl SingleFile {
             });
         }
         let version = le_u32(bytes, 8);
-        if version > SINGLE_FILE_VERSION {
+        if version > FORMAT_VERSION {
             return Err(Error::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -116,6 +116,11 @@ impl SingleFile {
             offset: 0,
             what: format!("header: {what}"),
         };
+        if version > SINGLE_FILE_VERSION {
+            return Err(malformed(
+                "a format-3 file that is not a pack (a manifest is opened from its published tree)",
+            ));
+        }
         if le_u32(bytes, 12) as usize != HEADER_LEN {
             return Err(malformed("header length field is not 128"));
         }

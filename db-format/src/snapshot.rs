@@ -48,7 +48,11 @@ impl Snapshot {
         if bytes.len() >= 16 && bytes[..8] == MAGIC {
             let mut version = [0; 4];
             version.copy_from_slice(&bytes[8..12]);
-            if u32::from_le_bytes(version) == FORMAT_VERSION {
+            let mut kind = [0; 4];
+            kind.copy_from_slice(&bytes[12..16]);
+            if u32::from_le_bytes(version) == FORMAT_VERSION
+                && u32::from_le_bytes(kind) == crate::sharded::KIND_PACK
+            {
                 let source = PackSource::new(backing)?;
                 let manifest = source.manifest().to_vec();
                 let pin = crate::sharded::sha256(&manifest);

@@ -18,6 +18,8 @@ const ENTRY: usize = 48;
 /// Write `snapshot` (every blob it names, each checked) as a pack; returns the bytes written.
 pub(crate) fn write_pack(snapshot: &Sharded, out: &mut dyn Write) -> Result<u64> {
     let mut blobs = snapshot.blobs()?;
+    // The manifest has its own place, before the table.
+    blobs.retain(|(kind, _, _)| *kind != BlobKind::Manifest);
     blobs.sort_by_key(|(_, hash, _)| *hash);
     let manifest = &snapshot.manifest_bytes;
     let mut head = Vec::with_capacity(PACK_HEAD + manifest.len() + blobs.len() * ENTRY);
