@@ -291,9 +291,22 @@ pub(crate) struct Sharded {
     pub(crate) manifest_bytes: Vec<u8>,
     pub(crate) source: Box<dyn BlobSource>,
     pages: Mutex<HashMap<BlobHash, Arc<Page>>>,
-    shards: Mutex<HashMap<BlobHash, Arc<Vec<u8>>>>,
+    shards: Mutex<ShardCache>,
     decoded_shards: AtomicU64,
 }
+
+/// Decompressed shards kept for reuse, up to [`CACHE_BYTES`]: a resolution touches a few
+/// megabytes, a publish walking a whole previous snapshot must not keep all of it.
+#[derive(Debug, Default)]
+struct ShardCache {
+    shards: HashMap<BlobHash, Arc<Vec<u8>>>,
+    bytes: usize,
+}
+
+/// Bytes of decompressed shards kept in memory.
+const CACHE_BYTES: usize = 128 << 20;
+/// Decoded pages kept in memory (a page holds at most 4,096 names: tens of kilobytes).
+const CACHED_PAGES: usize = 1024;
 
 impl Sharded {
     /// Fetch the manifest `pin` names and check it.
@@ -382,18 +395,28 @@ impl Sharded {
             });
         }
         let page = Arc::new(page);
-        lock(&self.pages).insert(page_ref.hash, page.clone());
+        let mut pages = lock(&self.pages);
+        if pages.len() >= CACHED_PAGES {
+            pages.clear();
+        }
+        pages.insert(page_ref.hash, page.clone());
         Ok(page)
     }
 
     pub(crate) fn shard(&self, hash: &BlobHash, size: u64) -> Result<Arc<Vec<u8>>> {
-        if let Some(shard) = lock(&self.shards).get(hash) {
+        if let Some(shard) = lock(&self.shards).shards.get(hash) {
             return Ok(shard.clone());
         }
         let bytes = fetch_checked(self.source.as_ref(), BlobKind::Shard, hash, Some(size))?;
         let shard = Arc::new(decompress(&bytes, "shard")?);
         self.decoded_shards.fetch_add(1, Ordering::Relaxed);
-        lock(&self.shards).insert(*hash, shard.clone());
+        let mut cache = lock(&self.shards);
+        if cache.bytes + shard.len() > CACHE_BYTES {
+            cache.shards.clear();
+            cache.bytes = 0;
+        }
+        cache.bytes += shard.len();
+        cache.shards.insert(*hash, shard.clone());
         Ok(shard)
     }
 
