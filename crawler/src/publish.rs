@@ -291,9 +291,9 @@ impl TreeSink<'_> {
 impl BlobSink for TreeSink<'_> {
     fn put(&mut self, kind: BlobKind, hash: &BlobHash, bytes: &[u8]) -> db_format::Result<()> {
         let path = self.out.join(kind.path(hash));
-        self.store(&path, bytes).map(drop).map_err(|err| {
-            db_format::Error::Blob(db_format::blob::BlobError::Other(err.to_string()))
-        })
+        self.store(&path, bytes)
+            .map(drop)
+            .map_err(|err| db_format::blob::BlobError::Other(err.to_string()).into())
     }
 }
 
@@ -330,12 +330,13 @@ fn read_index(out: &Path) -> Result<Manifest> {
 /// The snapshot `latest` names; a manifest whose bytes are not its name is a damaged tree.
 fn open_previous(out: &Path, pin: &BlobHash) -> Result<Snapshot> {
     Snapshot::from_source(pin, Box::new(DirSource::new(out))).map_err(|err| match err {
-        db_format::Error::Blob(db_format::blob::BlobError::HashMismatch { actual, .. }) => {
-            Error::Published {
+        db_format::Error::Blob(blob) => match *blob {
+            db_format::blob::BlobError::HashMismatch { actual, .. } => Error::Published {
                 path: out.join(BlobKind::Manifest.path(pin)),
                 found: actual.to_hex(),
-            }
-        }
+            },
+            other => db_format::Error::from(other).into(),
+        },
         other => other.into(),
     })
 }

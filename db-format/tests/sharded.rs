@@ -24,7 +24,7 @@ fn sample() -> (MemorySink, BlobHash) {
 }
 
 fn is_refused_blob(err: &Error) -> bool {
-    matches!(err, Error::Blob(BlobError::HashMismatch { .. }))
+    matches!(err, Error::Blob(blob) if matches!(**blob, BlobError::HashMismatch { .. }))
 }
 
 #[test]
@@ -100,7 +100,7 @@ fn a_missing_shard_is_a_typed_error_naming_it() {
         .verify()
         .expect_err("missing");
     assert!(
-        matches!(err, Error::Blob(BlobError::Missing { hash, .. }) if hash == shard),
+        matches!(&err, Error::Blob(blob) if matches!(**blob, BlobError::Missing { hash, .. } if hash == shard)),
         "{err}"
     );
 }
@@ -132,7 +132,8 @@ fn every_changed_byte_of_a_pack_is_refused_or_changes_the_pin() {
                 .verify()
                 .expect_err(&format!("byte {position} ^ {mask:#x} went unnoticed"));
             assert!(
-                is_refused_blob(&err) || matches!(err, Error::Blob(BlobError::Missing { .. })),
+                is_refused_blob(&err)
+                    || matches!(&err, Error::Blob(blob) if matches!(**blob, BlobError::Missing { .. })),
                 "byte {position} ^ {mask:#x}: {err}"
             );
         }

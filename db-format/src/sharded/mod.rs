@@ -601,12 +601,13 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(crate) fn check_hash(kind: BlobKind, hash: &BlobHash, bytes: &[u8], from: &str) -> Result<()> {
     let actual = sha256(bytes);
     if actual != *hash {
-        return Err(Error::Blob(BlobError::HashMismatch {
+        return Err(BlobError::HashMismatch {
             kind,
             hash: *hash,
             actual,
             from: from.to_owned(),
-        }));
+        }
+        .into());
     }
     Ok(())
 }
