@@ -380,7 +380,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("{}", published.entry.sha256);
             tracing::info!(
                 "{} sha256:{} in {} ({} bytes, {} new in {} blobs; {} projects, {} releases, \
-                 {} files, {} dependency records; {} units written, {} kept)",
+                 {} files, {} dependency records; {} units written ({} bytes before \
+                 compression), {} kept)",
                 if published.existed {
                     "already published"
                 } else {
@@ -396,6 +397,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 published.entry.files,
                 published.dependency_records,
                 published.units_written,
+                published.unit_bytes_written,
                 published.units_kept,
             );
             Ok(())

@@ -105,6 +105,8 @@ pub struct Published {
     /// Units (a project's releases in one shard) written, and kept from the previous snapshot.
     pub units_written: u64,
     pub units_kept: u64,
+    /// Uncompressed bytes of the units written (against `new_bytes`: the compression ratio).
+    pub unit_bytes_written: u64,
 }
 
 /// Group a project's stored files into releases, each with its distinct dependency records.
@@ -457,6 +459,7 @@ pub fn publish(state: &State, out: &Path, options: PublishOptions) -> Result<Pub
         dependency_records: stats.meta.dependency_record_count,
         units_written: stats.units_written,
         units_kept: stats.units_kept,
+        unit_bytes_written: stats.unit_bytes_written,
     })
 }
 

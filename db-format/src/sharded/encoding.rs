@@ -65,7 +65,7 @@ pub(crate) fn encode_release(release: &Release) -> std::result::Result<EncodedRe
                 release.dependencies.len()
             ));
         }
-        encode_file(&mut detail, file);
+        encode_file(&mut detail, file, release.upload_time.unwrap_or(0));
     }
     let mut head = Vec::new();
     put_str(&mut head, &release.version);
@@ -124,7 +124,9 @@ fn put_strs(out: &mut Vec<u8>, list: &[String]) {
     }
 }
 
-fn encode_file(out: &mut Vec<u8>, file: &File) {
+/// `time_base`: the release's upload time (0 if it has none); a file's upload time is stored as
+/// its difference from it, a small number where the raw time would cost five bytes.
+fn encode_file(out: &mut Vec<u8>, file: &File, time_base: i64) {
     let (base, rest, ends_with_name) = split_url(&file.url, &file.filename);
     let digest = pypi_path_digest(rest);
     put_str(out, &file.filename);
@@ -143,7 +145,7 @@ fn encode_file(out: &mut Vec<u8>, file: &File) {
         out.extend_from_slice(sha256);
     }
     if let Some(time) = file.upload_time {
-        put_signed(out, time);
+        put_signed(out, time.wrapping_sub(time_base));
     }
     for value in [&file.yanked, &file.requires_python].into_iter().flatten() {
         put_str(out, value);
@@ -328,8 +330,9 @@ pub(crate) fn decode_release(entry: VersionEntry, detail: &[u8]) -> Result<Relea
     }
     let count = cursor.count()?;
     release.files.reserve(count.min(PREALLOCATE_MAX));
+    let time_base = release.upload_time.unwrap_or(0);
     for _ in 0..count {
-        let file = decode_file(&mut cursor)?;
+        let file = decode_file(&mut cursor, time_base)?;
         if let Some(index) = file.dependencies
             && index as usize >= release.dependencies.len()
         {
@@ -378,7 +381,7 @@ fn decode_dependencies(cursor: &mut Cursor<'_>) -> Result<DependencyRecord> {
     })
 }
 
-fn decode_file(cursor: &mut Cursor<'_>) -> Result<File> {
+fn decode_file(cursor: &mut Cursor<'_>, time_base: i64) -> Result<File> {
     let filename = cursor.string()?;
     let kind_byte = cursor.byte()?;
     let kind = FileKind::from_byte(kind_byte)
@@ -389,7 +392,9 @@ fn decode_file(cursor: &mut Cursor<'_>) -> Result<File> {
     }
     let size = cursor.varint()?;
     let sha256 = (flags & 8 != 0).then(|| cursor.array::<32>()).transpose()?;
-    let upload_time = (flags & 4 != 0).then(|| cursor.signed()).transpose()?;
+    let upload_time = (flags & 4 != 0)
+        .then(|| cursor.signed().map(|delta| delta.wrapping_add(time_base)))
+        .transpose()?;
     let yanked = (flags & 1 != 0).then(|| cursor.string()).transpose()?;
     let requires_python = (flags & 2 != 0).then(|| cursor.string()).transpose()?;
     let mut url = cursor.string()?;
