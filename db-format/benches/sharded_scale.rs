@@ -122,10 +122,11 @@ fn release(
     let mut out_files = Vec::with_capacity(files);
     for index in 0..files {
         let filename = if index < wheels.min(files) {
-            format!(
-                "{stem}-{version}-{}.whl",
-                WHEEL_TAGS[index % WHEEL_TAGS.len()]
-            )
+            let tag = WHEEL_TAGS[index % WHEEL_TAGS.len()];
+            match index / WHEEL_TAGS.len() {
+                0 => format!("{stem}-{version}-{tag}.whl"),
+                build => format!("{stem}-{version}-{build}-{tag}.whl"),
+            }
         } else if index == wheels {
             format!("{stem}-{version}.tar.gz")
         } else {
