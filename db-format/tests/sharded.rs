@@ -351,3 +351,59 @@ fn deltas_merge_so_a_project_keeps_few_units() {
         Some(&all[0])
     );
 }
+
+/// A source that records what it is asked to prefetch.
+#[derive(Debug)]
+struct Prefetching {
+    inner: MemorySink,
+    asked: Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+impl BlobSource for Prefetching {
+    fn get(
+        &self,
+        kind: BlobKind,
+        hash: &BlobHash,
+        size: Option<u64>,
+    ) -> Result<Vec<u8>, BlobError> {
+        self.inner.get(kind, hash, size)
+    }
+
+    fn prefetch(&self, blobs: &[(BlobKind, BlobHash, Option<u64>)]) {
+        self.asked.lock().expect("lock").push(blobs.len());
+    }
+}
+
+#[test]
+fn the_shards_of_a_project_in_several_units_are_prefetched_together() {
+    let mut all = projects(1, 40);
+    let full = all[0].clone();
+    all[0].releases.truncate(30);
+    let mut sink = MemorySink::default();
+    let (_, first) = common::write_sharded(&mut sink, SnapshotMeta::default(), &all, &[], None);
+    let previous = common::open_sharded(&sink, &first.manifest);
+    let mut next = sink.clone();
+    let (_, second) = common::write_sharded(
+        &mut next,
+        SnapshotMeta::default(),
+        std::slice::from_ref(&full),
+        &[],
+        Some(&previous),
+    );
+    assert_eq!((second.units_written, second.units_kept), (1, 1));
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let snapshot = Snapshot::from_source(
+        &second.manifest,
+        Box::new(Prefetching {
+            inner: next,
+            asked: asked.clone(),
+        }),
+    )
+    .expect("opens");
+    assert_eq!(snapshot.project(&full.name).expect("decodes"), Some(full));
+    assert_eq!(
+        *asked.lock().expect("lock"),
+        [2],
+        "both units' shards at once"
+    );
+}

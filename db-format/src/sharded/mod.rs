@@ -438,6 +438,18 @@ impl Sharded {
     /// The raw bytes of `name`'s unit in each of `located`'s shards, oldest first.
     pub(crate) fn units(&self, section: Section, located: &Located) -> Result<Vec<UnitBytes>> {
         let name = &located.page.entries[located.entry].name;
+        // A project in several units: a source that fetches in parallel gets them all at once.
+        let missing: Vec<(BlobKind, BlobHash, Option<u64>)> = {
+            let cache = lock(&self.shards);
+            located
+                .shards()
+                .filter(|(hash, _)| !cache.shards.contains_key(hash))
+                .map(|(hash, size)| (BlobKind::Shard, hash, Some(size)))
+                .collect()
+        };
+        if missing.len() > 1 {
+            self.source.prefetch(&missing);
+        }
         let mut units = Vec::new();
         for (hash, size) in located.shards() {
             let shard = self.shard(&hash, size)?;
