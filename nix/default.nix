@@ -2,14 +2,15 @@
 # PyPI snapshot pinned by its hash. README.md documents the arguments, the override order and
 # what was checked where.
 #
-#   mach-nix = import ./nix { pkgs = import <nixpkgs> { }; snapshot = { url = "…/HEX.mnxdb"; sha256 = "HEX"; }; };
+#   mach-nix = import ./nix { pkgs = import <nixpkgs> { }; snapshot = { url = "…/packs/PIN.mnxpack"; sha256 = "FILE-SHA256"; }; };
 #   mach-nix.mkPython { requirements = "requests\npandas"; }
 { pkgs ? import <nixpkgs> { }
   # The default interpreter of every function (each also takes `python`): an interpreter, or the
   # name of one in `pkgs` ("python311").
 , python ? pkgs.python3
-  # The snapshot to resolve against: `{ url; sha256; }`, its sha256 being the hex name that
-  # `publish-db` gives it. Only needed when a function resolves (no `generated` given).
+  # The snapshot to resolve against: `{ url; sha256; }`, one file: a pack (`packs/PIN.mnxpack`,
+  # sha256 = the pack's own file hash, listed in index.json as `pack.sha256`) or a format-2
+  # `PIN.mnxdb` (sha256 = PIN). Only needed when a function resolves (no `generated` given).
 , snapshot ? null
   # The mach-nix resolver: a package with `bin/mach-nix`, or the absolute path of a `mach-nix`
   # executable as a string. Default: built from this repository with pkgs.rustPlatform.

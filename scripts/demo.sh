@@ -51,7 +51,7 @@ fi
 
 count="$(grep -c '^\[\[packages\]\]' "$out/pylock.toml")"
 echo
-echo "snapshot:          $work/snapshots/$sha.mnxdb"
+echo "snapshot:          sha256:$sha in the published tree $work/snapshots"
 echo "Nix expression:    $out/default.nix   ($count packages; nix-build it with nixpkgs on NIX_PATH)"
 echo "PEP 751 lock:      $out/pylock.toml"
 echo "hashed lock:       $out/requirements.lock.txt   (pip install --require-hashes --no-deps -r …)"

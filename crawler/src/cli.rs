@@ -32,12 +32,19 @@ pub struct Cli {
 pub enum Command {
     /// Fetch projects from the index into the state.
     Crawl(Box<CrawlArgs>),
-    /// Write the state as a snapshot `OUT/<sha256>.mnxdb`, update `OUT/index.json` and `OUT/latest`.
+    /// Write the state as a snapshot into the published tree OUT (`manifests/`, `shards/`),
+    /// add it to `OUT/index.json` and point `OUT/latest` at it.
     PublishDb {
         #[arg(long)]
         state: PathBuf,
         #[arg(long)]
         out: PathBuf,
+        /// Also write the whole snapshot as one file, `OUT/packs/<sha256>.mnxpack`.
+        #[arg(long)]
+        pack: bool,
+        /// Move `latest` even to a snapshot with far fewer projects or files than the previous.
+        #[arg(long)]
+        allow_shrink: bool,
     },
     /// Merge shard states into one.
     MergeState {
@@ -437,24 +444,38 @@ fn stats(state: &State) -> Result<serde_json::Value> {
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Crawl(args) => crawl(*args).await,
-        Command::PublishDb { state, out } => {
+        Command::PublishDb {
+            state,
+            out,
+            pack,
+            allow_shrink,
+        } => {
             let state = State::open_existing(&state)?;
             state.verify()?;
-            let published = crate::publish::publish(&state, &out)?;
+            let options = crate::publish::PublishOptions { pack, allow_shrink };
+            let published = crate::publish::publish(&state, &out, options)?;
             println!("{}", published.entry.sha256);
             tracing::info!(
-                "{} {} ({} bytes: {} projects, {} releases, {} files, {} dependency records)",
+                "{} sha256:{} in {} ({} bytes, {} new in {} blobs; {} projects, {} releases, \
+                 {} files, {} dependency records; {} units written ({} bytes before \
+                 compression), {} kept)",
                 if published.existed {
                     "already published"
                 } else {
                     "published"
                 },
-                published.path.display(),
+                published.entry.sha256,
+                out.display(),
                 published.entry.size,
+                published.entry.new_bytes,
+                published.new_blobs,
                 published.entry.projects,
                 published.entry.releases,
                 published.entry.files,
                 published.dependency_records,
+                published.units_written,
+                published.unit_bytes_written,
+                published.units_kept,
             );
             Ok(())
         }

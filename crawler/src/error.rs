@@ -56,6 +56,18 @@ pub enum Error {
         path.display()
     )]
     Published { path: PathBuf, found: String },
+    /// The new snapshot is much smaller than the one `latest` names.
+    #[error(
+        "the new snapshot has {after} {what}, the previous latest (sha256:{previous}) {before}: \
+         refusing to move latest to a snapshot this much smaller (a damaged or wrong state?); \
+         pass --allow-shrink if it is meant"
+    )]
+    Shrink {
+        what: &'static str,
+        before: u64,
+        after: u64,
+        previous: String,
+    },
     #[error(transparent)]
     Io(#[from] std::io::Error),
     /// A file (the `--report`) could not be replaced as a whole.

@@ -229,7 +229,9 @@ fn conda_channels_crawl_with_etags_and_publish_into_the_snapshot() {
         "--out",
         out.to_str().expect("utf-8"),
     ]);
-    let snapshot = Snapshot::open(out.join(format!("{}.mnxdb", hash.trim()))).expect("opens");
+    let pin = db_format::blob::BlobHash::from_hex(hash.trim()).expect("a pin");
+    let snapshot = Snapshot::from_source(&pin, Box::new(db_format::blob::DirSource::new(&out)))
+        .expect("opens");
     snapshot.verify().expect("verifies");
     let counts = raw_counts();
     let expected: usize = counts.values().map(|(records, _)| records).sum();

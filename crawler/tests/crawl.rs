@@ -13,7 +13,7 @@ fn all_packages() -> String {
 }
 
 fn snapshot(out: &Path, hash: &str) -> Snapshot {
-    Snapshot::open(out.join(format!("{hash}.mnxdb"))).expect("snapshot opens")
+    support::open_published(out, hash)
 }
 
 fn project(snapshot: &Snapshot, name: &str) -> Project {
@@ -206,7 +206,7 @@ fn every_extraction_path_reads_the_recorded_projects() {
 #[test]
 fn publishing_is_reproducible_and_recrawls_use_etags() {
     let crawled = crawl_everything();
-    let published = crawled.out.join(format!("{}.mnxdb", crawled.hash));
+    let published = crawled.out.join(format!("manifests/{}", crawled.hash));
     let before = std::fs::metadata(&published)
         .expect("published")
         .modified()
@@ -241,7 +241,7 @@ fn publishing_is_reproducible_and_recrawls_use_etags() {
     {
         use std::os::unix::fs::PermissionsExt;
         for name in [
-            format!("{}.mnxdb", crawled.hash),
+            format!("manifests/{}", crawled.hash),
             "index.json".into(),
             "latest".into(),
         ] {
@@ -252,8 +252,8 @@ fn publishing_is_reproducible_and_recrawls_use_etags() {
             assert_eq!(mode & 0o777, 0o644, "{name} is readable by all");
         }
     }
-    // The published file's name is its content's sha256.
-    let bytes = std::fs::read(crawled.out.join(format!("{}.mnxdb", crawled.hash))).expect("file");
+    // The manifest's name is its content's sha256: the pin.
+    let bytes = std::fs::read(&published).expect("file");
     use sha2::Digest;
     assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), crawled.hash);
 

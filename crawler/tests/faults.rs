@@ -1,8 +1,9 @@
 //! Issue 9: the whole pipeline under faults.
 //!
-//! - `publish-db` SIGKILLed at random moments leaves the output directory holding only complete
-//!   snapshots whose sha256 matches their name, a valid `index.json` and a `latest` naming an
-//!   existing snapshot; a published hash with different bytes is never overwritten.
+//! - `publish-db` SIGKILLed at random moments leaves the published tree holding only complete
+//!   snapshots (manifests whose sha256 matches their name, every blob they name in place and
+//!   intact), a valid `index.json` and a `latest` naming an existing snapshot; a published hash
+//!   with different bytes is never overwritten.
 //! - A second crawl (or a publish) on a state a crawl is using fails at once with the lock
 //!   message naming the other process.
 //! - The fault run: the fake PyPI answers ~10 % of requests with 429, 5xx, a stall longer than
@@ -46,11 +47,13 @@ fn crawl_command_with_timeout(server: &FakePypi, state: &Path, timeout: &str) ->
     support::kill_test_crawl(server, state, &["--timeout", timeout, "--retries", "6"])
 }
 
+/// `publish-db`; the kill test alternates a one-project and a full state, so `latest` may
+/// shrink on purpose.
 fn publish_command(state: &Path, out: &Path) -> Command {
     let mut command = Command::new(support::bin());
     command
         .args(["publish-db", "--state", state.to_str().expect("utf-8")])
-        .args(["--out", out.to_str().expect("utf-8")])
+        .args(["--out", out.to_str().expect("utf-8"), "--allow-shrink"])
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -67,19 +70,27 @@ fn check_published(out: &Path, context: &str) {
         return;
     }
     let mut snapshots = Vec::new();
-    for entry in std::fs::read_dir(out).expect("readable") {
+    let manifests = out.join("manifests");
+    for entry in std::fs::read_dir(&manifests).into_iter().flatten() {
         let path = entry.expect("entry").path();
         let name = path
             .file_name()
             .expect("named")
             .to_string_lossy()
             .into_owned();
-        if let Some(hash) = name.strip_suffix(".mnxdb") {
-            assert_eq!(sha256_hex(&path), hash, "{context}: {name} is not complete");
-            db_format::Snapshot::open(&path)
-                .unwrap_or_else(|err| panic!("{context}: {name} does not open: {err}"));
-            snapshots.push(hash.to_string());
+        if name.starts_with(".publish-") {
+            continue;
         }
+        assert_eq!(
+            sha256_hex(&path),
+            name,
+            "{context}: manifest {name} is not complete"
+        );
+        // A manifest is written after every blob it names: all are there, complete.
+        support::open_published(out, &name)
+            .verify()
+            .unwrap_or_else(|err| panic!("{context}: snapshot {name} does not verify: {err}"));
+        snapshots.push(name);
     }
     let index = out.join("index.json");
     if index.exists() {
@@ -153,38 +164,79 @@ fn publish_db_killed_at_random_moments_leaves_only_complete_snapshots() {
         mid_write += usize::from(!temp_files(&out).is_empty());
     }
     eprintln!("publish-db: {kills} kills, {mid_write} in the middle of writing");
-    // Finished publishes after the kills: both snapshots listed once, latest is the last.
-    assert_eq!(publish(&small, &out), publish(&small, &out));
-    assert_eq!(publish(&big, &out), reference);
+    // Finished publishes after the kills: the same state twice gives the same pin, latest is
+    // the last, and the full state reads as the reference publish of it (on top of earlier
+    // snapshots a publish keeps their unchanged shards, so its pin may differ from a fresh
+    // tree's; its content may not).
+    let again = publish_with(&small, &out);
+    assert_eq!(again, publish_with(&small, &out));
+    let last = publish_with(&big, &out);
+    let read = |out: &Path, hash: &str| -> Vec<db_format::Project> {
+        support::open_published(out, hash)
+            .projects()
+            .collect::<Result<_, _>>()
+            .expect("decodes")
+    };
+    assert_eq!(
+        read(&out, &last),
+        read(&dir.path().join("reference"), &reference)
+    );
     check_published(&out, "after the kills");
     let manifest: crawler::publish::Manifest =
         serde_json::from_slice(&std::fs::read(out.join("index.json")).expect("index"))
             .expect("json");
-    assert_eq!(manifest.snapshots.len(), 2, "{manifest:?}");
+    assert!(
+        manifest.snapshots.iter().any(|entry| entry.sha256 == again)
+            && manifest.snapshots.iter().any(|entry| entry.sha256 == last),
+        "{manifest:?}"
+    );
+    let mut pins: Vec<&str> = manifest
+        .snapshots
+        .iter()
+        .map(|e| e.sha256.as_str())
+        .collect();
+    pins.sort_unstable();
+    pins.dedup();
+    assert_eq!(pins.len(), manifest.snapshots.len(), "each pin listed once");
     assert_eq!(
         std::fs::read_to_string(out.join("latest")).expect("latest"),
-        format!("{reference}\n")
+        format!("{last}\n")
     );
     let leftovers = temp_files(&out);
     assert!(leftovers.is_empty(), "stale temporary files: {leftovers:?}");
 }
 
-/// The temporary files of publishes in `out`.
+/// `publish-db --allow-shrink` (the kill test's states shrink on purpose); the pin.
+fn publish_with(state: &Path, out: &Path) -> String {
+    let output = support::run(&[
+        "publish-db",
+        "--state",
+        state.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--allow-shrink",
+    ]);
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// The temporary files of publishes anywhere in the tree `out`.
 fn temp_files(out: &Path) -> Vec<String> {
-    if !out.exists() {
-        return Vec::new();
-    }
-    std::fs::read_dir(out)
-        .expect("readable")
-        .map(|entry| {
-            entry
-                .expect("entry")
+    let mut found = Vec::new();
+    let mut dirs = vec![out.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten() {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path
                 .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .filter(|name| name.starts_with(".publish-"))
-        .collect()
+                .is_some_and(|name| name.to_string_lossy().starts_with(".publish-"))
+            {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
 }
 
 #[test]
@@ -195,7 +247,7 @@ fn a_published_hash_with_different_bytes_is_never_overwritten() {
     crawl_to_the_end(&server, &state);
     let out = dir.path().join("out");
     let hash = publish(&state, &out);
-    let path = out.join(format!("{hash}.mnxdb"));
+    let path = out.join(format!("manifests/{hash}"));
     let mut bytes = std::fs::read(&path).expect("published");
     let last = bytes.len() - 1;
     bytes[last] ^= 1;

@@ -4,7 +4,7 @@
 mod support;
 
 use crawler::state::State;
-use db_format::{MetadataSource, Snapshot};
+use db_format::MetadataSource;
 
 /// Run `attempt` up to three times, for the network's sake.
 fn with_retries(mut attempt: impl FnMut() -> Result<(), String>) {
@@ -58,8 +58,7 @@ fn live_crawl_of_a_few_real_projects_publishes_a_snapshot() {
             first,
             "publishing is reproducible"
         );
-        let snapshot =
-            Snapshot::open(out.join(format!("{first}.mnxdb"))).map_err(|err| err.to_string())?;
+        let snapshot = support::open_published(&out, &first);
         let pdfminer = snapshot
             .project("pdfminer-six")
             .map_err(|err| err.to_string())?

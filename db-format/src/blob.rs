@@ -140,6 +140,43 @@ pub trait BlobSource: fmt::Debug + Send + Sync {
     fn prefetch(&self, _blobs: &[(BlobKind, BlobHash, Option<u64>)]) {}
 }
 
+/// A published tree (or a cache with the same layout) in a local directory, as a
+/// [`BlobSource`]. Bytes are returned as they are on disk; readers check their hash.
+#[derive(Debug, Clone)]
+pub struct DirSource {
+    root: std::path::PathBuf,
+}
+
+impl DirSource {
+    pub fn new(root: impl Into<std::path::PathBuf>) -> Self {
+        DirSource { root: root.into() }
+    }
+
+    /// Where `hash` of `kind` lives in this tree.
+    pub fn path(&self, kind: BlobKind, hash: &BlobHash) -> std::path::PathBuf {
+        self.root.join(kind.path(hash))
+    }
+}
+
+impl BlobSource for DirSource {
+    fn get(
+        &self,
+        kind: BlobKind,
+        hash: &BlobHash,
+        _size: Option<u64>,
+    ) -> Result<Vec<u8>, BlobError> {
+        let path = self.path(kind, hash);
+        std::fs::read(&path).map_err(|err| match err.kind() {
+            std::io::ErrorKind::NotFound => BlobError::Missing {
+                kind,
+                hash: *hash,
+                detail: format!("no {}", path.display()),
+            },
+            _ => BlobError::Other(format!("{}: {err}", path.display())),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

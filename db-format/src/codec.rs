@@ -81,6 +81,12 @@ impl<'a> Cursor<'a> {
         Ok(slice)
     }
 
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let mut out = [0; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
     pub(crate) fn varint(&mut self) -> Result<u64> {
         let mut value: u64 = 0;
         for shift in (0..64).step_by(7) {

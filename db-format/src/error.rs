@@ -52,8 +52,19 @@ pub enum Error {
          order: {previous} then {next}"
     )]
     CondaOutOfOrder { previous: String, next: String },
+    #[error("snapshot {what} does not decompress: {detail}")]
+    Decompress { what: &'static str, detail: String },
+    /// A blob could not be had or was not the one asked for (boxed: it is large and rare).
+    #[error(transparent)]
+    Blob(Box<crate::blob::BlobError>),
     #[error("cannot write conda record {filename:?}: {reason}")]
     InvalidCondaRecord { filename: String, reason: String },
+}
+
+impl From<crate::blob::BlobError> for Error {
+    fn from(err: crate::blob::BlobError) -> Self {
+        Error::Blob(Box::new(err))
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

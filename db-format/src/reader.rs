@@ -1,4 +1,5 @@
-//! The mmap reader: cheap checks on open, one project decoded per lookup, full check on demand.
+//! The reader of single-file snapshots (format versions 1 and 2): mmap, cheap checks on open,
+//! one project decoded per lookup, full check on demand. [`crate::Snapshot`] wraps it.
 
 use std::path::Path;
 
@@ -9,20 +10,37 @@ use crate::error::{Error, Result};
 use crate::model::{
     CondaRecord, DependencyRecord, File, FileKind, MetadataSource, Project, Release, SnapshotMeta,
 };
-use crate::{FORMAT_VERSION, MAGIC, OLDEST_READABLE_VERSION};
+use crate::{FORMAT_VERSION, MAGIC, OLDEST_READABLE_VERSION, SINGLE_FILE_VERSION};
 
 /// Counts come from the file: a corrupted one could ask for a huge allocation before the
 /// bytes run out, so at most this many items are reserved up front.
 const PREALLOCATE_MAX: usize = 1024;
 
+/// The bytes of a snapshot file: mapped, or owned.
 #[derive(Debug)]
-enum Backing {
+pub(crate) enum Backing {
     Mapped(memmap2::Mmap),
     Owned(Vec<u8>),
 }
 
 impl Backing {
-    fn bytes(&self) -> &[u8] {
+    /// Map a file read-only.
+    pub(crate) fn map(path: &Path) -> Result<Self> {
+        let io_err = |source| Error::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let file = fs_err::File::open(path).map_err(io_err)?;
+        // SAFETY: the map is read-only and every access is bounds-checked; snapshots are
+        // immutable once published (named by their hash), so no one truncates the file under
+        // us. A file modified anyway gives wrong bytes (caught by checksums and hashes), not
+        // undefined reads of memory we do not own.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::Mmap::map(file.file()) }.map_err(io_err)?;
+        Ok(Backing::Mapped(map))
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
         match self {
             Backing::Mapped(map) => map,
             Backing::Owned(bytes) => bytes,
@@ -30,9 +48,9 @@ impl Backing {
     }
 }
 
-/// An open snapshot. Cheap to open (header checks only); see [`Snapshot::verify`].
+/// An open single-file snapshot. Cheap to open (header checks only); see [`SingleFile::verify`].
 #[derive(Debug)]
-pub struct Snapshot {
+pub(crate) struct SingleFile {
     backing: Backing,
     meta: SnapshotMeta,
     body_crc: u32,
@@ -54,30 +72,9 @@ fn le_u64(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(raw)
 }
 
-impl Snapshot {
-    /// Map a snapshot file and check its header. Does not read the body.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let io_err = |source| Error::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let file = fs_err::File::open(path).map_err(io_err)?;
-        // SAFETY: the map is read-only and every access is bounds-checked; snapshots are
-        // immutable once published (named by their hash), so no one truncates the file under
-        // us. A file modified anyway gives wrong bytes (caught by `verify`), not undefined
-        // reads of memory we do not own.
-        #[allow(unsafe_code)]
-        let map = unsafe { memmap2::Mmap::map(file.file()) }.map_err(io_err)?;
-        Self::from_backing(Backing::Mapped(map))
-    }
-
-    /// Use snapshot bytes already in memory.
-    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self> {
-        Self::from_backing(Backing::Owned(bytes))
-    }
-
-    fn from_backing(backing: Backing) -> Result<Self> {
+impl SingleFile {
+    /// Check the header of a single-file snapshot. Does not read the body.
+    pub(crate) fn from_backing(backing: Backing) -> Result<Self> {
         let bytes = backing.bytes();
         if bytes.len() < 8 || bytes[..8] != MAGIC {
             // A file shorter than the magic that matches its prefix is a truncated snapshot.
@@ -119,6 +116,11 @@ impl Snapshot {
             offset: 0,
             what: format!("header: {what}"),
         };
+        if version > SINGLE_FILE_VERSION {
+            return Err(malformed(
+                "a format-3 file that is not a pack (a manifest is opened from its published tree)",
+            ));
+        }
         if le_u32(bytes, 12) as usize != HEADER_LEN {
             return Err(malformed("header length field is not 128"));
         }
@@ -176,7 +178,7 @@ impl Snapshot {
                 offset: conda_index_offset,
             });
         }
-        Ok(Snapshot {
+        Ok(SingleFile {
             backing,
             meta,
             body_crc,
@@ -187,12 +189,12 @@ impl Snapshot {
     }
 
     /// The header's facts.
-    pub fn meta(&self) -> &SnapshotMeta {
+    pub(crate) fn meta(&self) -> &SnapshotMeta {
         &self.meta
     }
 
     /// The format version of the file (1 or 2; version 1 holds no conda records).
-    pub fn format_version(&self) -> u32 {
+    pub(crate) fn format_version(&self) -> u32 {
         self.version
     }
 
@@ -201,12 +203,12 @@ impl Snapshot {
     }
 
     /// The whole file, e.g. to hash it.
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         self.backing.bytes()
     }
 
     /// Check the body checksum and decode every project, checking the index order.
-    pub fn verify(&self) -> Result<()> {
+    pub(crate) fn verify(&self) -> Result<()> {
         let computed = crc32fast::hash(self.body());
         if computed != self.body_crc {
             return Err(Error::BodyChecksum {
@@ -288,7 +290,7 @@ impl Snapshot {
     }
 
     /// All conda records of one package name (every channel and subdir), in index order.
-    pub fn conda_records(&self, name: &str) -> Result<Vec<CondaRecord>> {
+    pub(crate) fn conda_records(&self, name: &str) -> Result<Vec<CondaRecord>> {
         let (mut low, mut high) = (0u64, self.meta.conda_record_count);
         while low < high {
             let mid = low + (high - low) / 2;
@@ -309,7 +311,7 @@ impl Snapshot {
     }
 
     /// All conda records in (name, channel, subdir, filename) order.
-    pub fn conda_records_all(&self) -> CondaRecords<'_> {
+    pub(crate) fn conda_records_all(&self) -> CondaRecords<'_> {
         CondaRecords {
             snapshot: self,
             next: 0,
@@ -387,7 +389,7 @@ impl Snapshot {
     }
 
     /// Find a project by its normalized name (binary search over the index).
-    pub fn project(&self, normalized_name: &str) -> Result<Option<Project>> {
+    pub(crate) fn project(&self, normalized_name: &str) -> Result<Option<Project>> {
         let (mut low, mut high) = (0u64, self.meta.project_count);
         while low < high {
             let mid = low + (high - low) / 2;
@@ -401,7 +403,7 @@ impl Snapshot {
     }
 
     /// All projects in name order.
-    pub fn projects(&self) -> Projects<'_> {
+    pub(crate) fn projects(&self) -> Projects<'_> {
         Projects {
             snapshot: self,
             next: 0,
@@ -409,7 +411,7 @@ impl Snapshot {
     }
 
     /// All project names in order, without decoding the projects.
-    pub fn project_names(&self) -> ProjectNames<'_> {
+    pub(crate) fn project_names(&self) -> ProjectNames<'_> {
         ProjectNames {
             snapshot: self,
             next: 0,
@@ -588,8 +590,8 @@ impl Snapshot {
 
 /// Iterator over all projects, decoded one at a time.
 #[derive(Debug)]
-pub struct Projects<'a> {
-    snapshot: &'a Snapshot,
+pub(crate) struct Projects<'a> {
+    snapshot: &'a SingleFile,
     next: u64,
 }
 
@@ -607,8 +609,8 @@ impl Iterator for Projects<'_> {
 
 /// Iterator over all project names.
 #[derive(Debug)]
-pub struct ProjectNames<'a> {
-    snapshot: &'a Snapshot,
+pub(crate) struct ProjectNames<'a> {
+    snapshot: &'a SingleFile,
     next: u64,
 }
 
@@ -626,8 +628,8 @@ impl<'a> Iterator for ProjectNames<'a> {
 
 /// Iterator over all conda records, decoded one at a time.
 #[derive(Debug)]
-pub struct CondaRecords<'a> {
-    snapshot: &'a Snapshot,
+pub(crate) struct CondaRecords<'a> {
+    snapshot: &'a SingleFile,
     next: u64,
 }
 

@@ -11,7 +11,7 @@ use crate::codec::{
 use crate::error::{Error, Result};
 use crate::model::{CondaRecord, DependencyRecord, File, Project, Release, SnapshotMeta};
 use crate::types::{PackageName, Version};
-use crate::{FORMAT_VERSION, MAGIC};
+use crate::{MAGIC, SINGLE_FILE_VERSION};
 
 /// Bytes of keys the deduplication table may hold. Past this, new strings and dependency
 /// records are written without being remembered (the output stays deterministic: what is
@@ -151,43 +151,7 @@ impl<W: Write + Seek> Writer<W> {
             name: project.name.clone(),
             reason,
         };
-        match PackageName::from_str(&project.name) {
-            Ok(normalized) if normalized.as_str() == project.name => {}
-            Ok(normalized) => {
-                return Err(invalid(format!(
-                    "name is not normalized (expected \"{normalized}\")"
-                )));
-            }
-            Err(err) => return Err(invalid(err.to_string())),
-        }
-        if let Some(previous) = &self.last_name
-            && previous.as_str() >= project.name.as_str()
-        {
-            return Err(Error::OutOfOrder {
-                previous: previous.clone(),
-                next: project.name.clone(),
-            });
-        }
-
-        // Parseable versions first in PEP 440 order, then legacy ones by string.
-        let mut keyed: Vec<(Option<Version>, &Release)> = project
-            .releases
-            .iter()
-            .map(|release| (Version::from_str(&release.version).ok(), release))
-            .collect();
-        keyed.sort_by(|(ka, a), (kb, b)| {
-            (ka.is_none(), ka, &a.version).cmp(&(kb.is_none(), kb, &b.version))
-        });
-        let releases: Vec<&Release> = keyed.into_iter().map(|(_, release)| release).collect();
-        for pair in releases.windows(2) {
-            if pair[0].version == pair[1].version {
-                return Err(invalid(format!(
-                    "release {} appears twice",
-                    pair[0].version
-                )));
-            }
-        }
-
+        let releases = checked_releases(project, self.last_name.as_deref())?;
         let mut record = vec![TAG_PROJECT];
         put_str(&mut record, &project.name);
         put_varint(&mut record, project.last_serial);
@@ -295,34 +259,8 @@ impl<W: Write + Seek> Writer<W> {
     /// Append one conda package record. Records must come in strictly increasing
     /// (name, channel, subdir, filename) order; they may be interleaved with projects.
     pub fn add_conda_record(&mut self, conda: &CondaRecord) -> Result<()> {
-        let invalid = |reason: &str| Error::InvalidCondaRecord {
-            filename: conda.filename.clone(),
-            reason: reason.to_string(),
-        };
-        for (field, value) in [
-            ("name", &conda.name),
-            ("channel", &conda.channel),
-            ("subdir", &conda.subdir),
-            ("filename", &conda.filename),
-        ] {
-            if value.is_empty() {
-                return Err(invalid(&format!("{field} is empty")));
-            }
-        }
+        check_conda_record(conda, self.last_conda.as_ref())?;
         let key = conda.sort_key();
-        if let Some(previous) = &self.last_conda
-            && (
-                previous[0].as_str(),
-                previous[1].as_str(),
-                previous[2].as_str(),
-                previous[3].as_str(),
-            ) >= key
-        {
-            return Err(Error::CondaOutOfOrder {
-                previous: previous.join("/"),
-                next: [key.0, key.1, key.2, key.3].join("/"),
-            });
-        }
         let url_prefix = conda
             .url
             .strip_suffix(&conda.filename)
@@ -400,9 +338,91 @@ impl<W: Write + Seek> Writer<W> {
     }
 }
 
+/// Check a project's name (normalized, after `last`) and return its releases in stored order:
+/// parseable versions first in PEP 440 order, then legacy ones by string; a version twice is
+/// refused. Both writers store releases in this order.
+pub(crate) fn checked_releases<'p>(
+    project: &'p Project,
+    last: Option<&str>,
+) -> Result<Vec<&'p Release>> {
+    let invalid = |reason: String| Error::InvalidProject {
+        name: project.name.clone(),
+        reason,
+    };
+    match PackageName::from_str(&project.name) {
+        Ok(normalized) if normalized.as_str() == project.name => {}
+        Ok(normalized) => {
+            return Err(invalid(format!(
+                "name is not normalized (expected \"{normalized}\")"
+            )));
+        }
+        Err(err) => return Err(invalid(err.to_string())),
+    }
+    if let Some(previous) = last
+        && previous >= project.name.as_str()
+    {
+        return Err(Error::OutOfOrder {
+            previous: previous.to_owned(),
+            next: project.name.clone(),
+        });
+    }
+    let mut keyed: Vec<(Option<Version>, &Release)> = project
+        .releases
+        .iter()
+        .map(|release| (Version::from_str(&release.version).ok(), release))
+        .collect();
+    keyed.sort_by(|(ka, a), (kb, b)| {
+        (ka.is_none(), ka, &a.version).cmp(&(kb.is_none(), kb, &b.version))
+    });
+    let releases: Vec<&Release> = keyed.into_iter().map(|(_, release)| release).collect();
+    for pair in releases.windows(2) {
+        if pair[0].version == pair[1].version {
+            return Err(invalid(format!(
+                "release {} appears twice",
+                pair[0].version
+            )));
+        }
+    }
+    Ok(releases)
+}
+
+/// Check a conda record's key fields and that it sorts after `last` (name, channel, subdir,
+/// filename). Both writers take conda records in this order.
+pub(crate) fn check_conda_record(conda: &CondaRecord, last: Option<&[String; 4]>) -> Result<()> {
+    let invalid = |reason: &str| Error::InvalidCondaRecord {
+        filename: conda.filename.clone(),
+        reason: reason.to_string(),
+    };
+    for (field, value) in [
+        ("name", &conda.name),
+        ("channel", &conda.channel),
+        ("subdir", &conda.subdir),
+        ("filename", &conda.filename),
+    ] {
+        if value.is_empty() {
+            return Err(invalid(&format!("{field} is empty")));
+        }
+    }
+    let key = conda.sort_key();
+    if let Some(previous) = last
+        && (
+            previous[0].as_str(),
+            previous[1].as_str(),
+            previous[2].as_str(),
+            previous[3].as_str(),
+        ) >= key
+    {
+        return Err(Error::CondaOutOfOrder {
+            previous: previous.join("/"),
+            next: [key.0, key.1, key.2, key.3].join("/"),
+        });
+    }
+    Ok(())
+}
+
 /// Split a download URL into a shared base (`scheme://host/`), the part that follows, and
 /// whether the URL ends with `/` + the file name (then the name is not stored twice).
-fn split_url<'a>(url: &'a str, filename: &str) -> (&'a str, &'a str, bool) {
+pub(crate) fn split_url<'a>(url: &'a str, filename: &str) -> (&'a str, &'a str, bool) {
     let (url, ends_with_name) = match url.strip_suffix(filename) {
         Some(head) if !filename.is_empty() && head.ends_with('/') => (head, true),
         _ => (url, false),
@@ -420,7 +440,7 @@ fn split_url<'a>(url: &'a str, filename: &str) -> (&'a str, &'a str, bool) {
 
 /// PyPI stores files under `packages/<h[0..2]>/<h[2..4]>/<h[4..]>/` where `h` is the
 /// 64-digit lowercase hex of a 32-byte digest; such a path is stored as the 32 raw bytes.
-fn pypi_path_digest(rest: &str) -> Option<[u8; 32]> {
+pub(crate) fn pypi_path_digest(rest: &str) -> Option<[u8; 32]> {
     let path = rest.strip_prefix("packages/")?.strip_suffix('/')?;
     let bytes = path.as_bytes();
     if bytes.len() != 66 || bytes[2] != b'/' || bytes[5] != b'/' {
@@ -458,7 +478,7 @@ pub(crate) fn encode_header(
 ) -> [u8; HEADER_LEN] {
     let mut header = [0u8; HEADER_LEN];
     header[0..8].copy_from_slice(&MAGIC);
-    header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header[8..12].copy_from_slice(&SINGLE_FILE_VERSION.to_le_bytes());
     header[12..16].copy_from_slice(&(HEADER_LEN as u32).to_le_bytes());
     header[16..24].copy_from_slice(&meta.created.to_le_bytes());
     header[24..32].copy_from_slice(&meta.pypi_serial.to_le_bytes());

@@ -83,11 +83,12 @@ enum Format {
 
 #[derive(Debug, Args)]
 struct DbArgs {
-    /// The snapshot: a file path, or sha256:HEX looked up in the snapshot directory. Default:
-    /// the directory's `latest`.
+    /// The snapshot: sha256:HEX (its manifest, pack or .mnxdb file in the snapshot
+    /// directory), or the path of a pack or .mnxdb file. Default: the directory's `latest`.
     #[arg(long)]
     db: Option<String>,
-    /// The snapshot directory (default: $MACH_NIX_DB_DIR, else ~/.cache/mach-nix/snapshots).
+    /// The snapshot directory: a tree `publish-db` wrote, or a cache of the same layout
+    /// (default: $MACH_NIX_DB_DIR, else ~/.cache/mach-nix/snapshots).
     #[arg(long)]
     db_dir: Option<PathBuf>,
 }
@@ -349,7 +350,7 @@ fn prepare(args: &ResolveArgs, providers_spec: Option<&str>) -> Result<Prepared,
         .db_dir
         .clone()
         .unwrap_or_else(crate::db::default_dir);
-    let (snapshot, pin) = crate::db::open(args.db.db.as_deref(), &dir)?;
+    let (snapshot, pin) = crate::db::open(args.db.db.as_deref(), &dir, None)?;
     Ok((options, input, text, snapshot, pin))
 }
 
@@ -501,7 +502,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Show { name, db, json } => {
             let dir = db.db_dir.clone().unwrap_or_else(crate::db::default_dir);
-            let (snapshot, pin) = crate::db::open(db.db.as_deref(), &dir)?;
+            let (snapshot, pin) = crate::db::open(db.db.as_deref(), &dir, None)?;
             let project = crate::show::lookup(&snapshot, &pin, &name)?;
             let text = if json {
                 format!("{:#}\n", crate::show::to_json(&project, &pin))

@@ -22,7 +22,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use db_format::{CondaRecord, Writer};
+use db_format::{CondaRecord, ShardedWriter};
 use rattler_conda_types::{MatchSpec, ParseStrictness};
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -456,10 +456,7 @@ pub fn all_records(state_dir: &Path) -> Result<(Vec<CondaRecord>, Vec<SkippedRec
 
 /// Add every stored conda record to a snapshot being written; returns how many were added.
 /// Called by `publish-db` after the PyPI projects.
-pub fn add_to_snapshot<W: std::io::Write + std::io::Seek>(
-    writer: &mut Writer<W>,
-    state_dir: &Path,
-) -> Result<u64> {
+pub fn add_to_snapshot(writer: &mut ShardedWriter<'_>, state_dir: &Path) -> Result<u64> {
     let (records, skipped) = all_records(state_dir)?;
     for skip in &skipped {
         tracing::warn!(

@@ -574,7 +574,11 @@ mod tests {
     fn publish_sha(dir: &Path, out: &Path) -> Result<String> {
         let state = State::open_existing(dir)?;
         state.verify()?;
-        Ok(crate::publish::publish(&state, out)?.entry.sha256)
+        Ok(
+            crate::publish::publish(&state, out, crate::publish::PublishOptions::default())?
+                .entry
+                .sha256,
+        )
     }
 
     // `publish-db --state /nonexistent` (or a 0-byte state.sqlite) created an empty state and

@@ -712,6 +712,14 @@ pub fn crawl(server: &FakePypi, state: &Path, extra: &[&str]) -> std::process::O
     run(&args)
 }
 
+/// The snapshot `hash` published in the tree `out`, read from the tree's blobs.
+#[allow(dead_code)] // not every test binary opens snapshots
+pub fn open_published(out: &Path, hash: &str) -> db_format::Snapshot {
+    let pin = db_format::blob::BlobHash::from_hex(hash.trim()).expect("a pin");
+    db_format::Snapshot::from_source(&pin, Box::new(db_format::blob::DirSource::new(out)))
+        .expect("the published snapshot opens")
+}
+
 /// `publish-db` and return the published hash.
 pub fn publish(state: &Path, out: &Path) -> String {
     let output = run(&[

@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = snapshot.verify();
     for name in snapshot.project_names().take(64).flatten() {
-        let _ = snapshot.project(name);
+        let _ = snapshot.project(&name);
     }
     for project in snapshot.projects().take(64) {
         let _ = project;

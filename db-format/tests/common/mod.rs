@@ -190,3 +190,32 @@ pub fn sample_meta() -> SnapshotMeta {
         ..SnapshotMeta::default()
     }
 }
+
+/// Write `projects` and `conda` as a sharded snapshot into `sink`, given the snapshot published
+/// before (if any); returns the manifest's bytes and the writer's figures.
+#[allow(dead_code)] // not every test binary writes sharded snapshots
+pub fn write_sharded(
+    sink: &mut db_format::MemorySink,
+    meta: SnapshotMeta,
+    projects: &[Project],
+    conda: &[CondaRecord],
+    previous: Option<&db_format::Snapshot>,
+) -> (Vec<u8>, db_format::ShardedStats) {
+    let mut writer = db_format::ShardedWriter::new(sink, meta, previous);
+    for record in conda {
+        writer.add_conda_record(record).expect("valid conda record");
+    }
+    for project in projects {
+        writer.add_project(project).expect("valid project");
+    }
+    writer.finish().expect("finish")
+}
+
+/// Open the sharded snapshot `pin` from the blobs in `sink`.
+#[allow(dead_code)] // not every test binary writes sharded snapshots
+pub fn open_sharded(
+    sink: &db_format::MemorySink,
+    pin: &db_format::blob::BlobHash,
+) -> db_format::Snapshot {
+    db_format::Snapshot::from_source(pin, Box::new(sink.clone())).expect("the manifest opens")
+}
