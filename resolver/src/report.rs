@@ -1,8 +1,9 @@
 //! Why a resolution failed, in plain sentences and PEP 440 terms.
 //!
 //! Three failures are told apart because users act on them differently:
-//! - [`ResolveError::NotInSnapshot`]: the project is unknown to this snapshot (a typo, a project
-//!   newer than the snapshot date, or one the crawl missed: `mach-nix show NAME` tells more);
+//! - [`ResolveError::NotInSnapshot`]: projects unknown to this snapshot (a typo, a project
+//!   newer than the snapshot date, or one the crawl missed): all of them at once, each with the
+//!   snapshot's nearest names, and how to get a project in ([`missing`]);
 //! - [`ResolveError::NoCompatibleFile`]: releases exist, but none has a file for this system and
 //!   interpreter with the enabled providers;
 //! - [`ResolveError::Conflict`]: requirements that cannot hold together; pubgrub's derivation tree
@@ -25,18 +26,14 @@ use crate::provider::Rejection;
 use crate::resolution::SnapshotPin;
 use crate::solve::{Pkg, Solver, Unusable};
 
+mod missing;
+pub use missing::{Missing, MissingProjects};
+
 /// A resolution that could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    #[error(
-        "{}{name} is not in this snapshot (snapshot date {date}); `mach-nix show {name}` tells what the snapshot knows",
-        at(origin)
-    )]
-    NotInSnapshot {
-        name: String,
-        date: String,
-        origin: Option<Origin>,
-    },
+    #[error("{0}")]
+    NotInSnapshot(MissingProjects),
     #[error("no file of {name} fits {target}:{details}")]
     NoCompatibleFile {
         name: String,
@@ -55,24 +52,31 @@ pub enum ResolveError {
         "{origin}: {url} is not a file of this snapshot; direct URLs resolve only to files the snapshot has"
     )]
     UrlNotInSnapshot { origin: Origin, url: String },
-    #[error(
-        "the resolution was stopped after {steps} steps (decisions and conflicts): these \
-         requirements make the solver search too long (conflicts among many versions of many \
-         packages). Pin the versions of the packages involved, or allow more steps with \
-         --max-steps"
-    )]
-    TooComplex { steps: u64 },
+    #[error("{}", too_complex(*steps, *conflicts))]
+    TooComplex { steps: u64, conflicts: u64 },
     #[error("cannot read the snapshot: {0}")]
     Snapshot(#[source] db_format::Error),
     #[error("internal error: {0}")]
     Internal(String),
 }
 
-fn at(origin: &Option<Origin>) -> String {
-    origin
-        .as_ref()
-        .map(|o| format!("{o}: "))
-        .unwrap_or_default()
+/// The solver gave up after `steps` (the `--max-steps` bound), `conflicts` of which were
+/// conflicts: a search that met none was only long, not contradictory.
+fn too_complex(steps: u64, conflicts: u64) -> String {
+    let more = steps.saturating_mul(4);
+    if conflicts == 0 {
+        format!(
+            "the solver gave up after {steps} steps (the --max-steps bound) before it finished; \
+             it met no conflict, the requirements are only large: allow more steps, e.g. \
+             --max-steps {more}"
+        )
+    } else {
+        format!(
+            "the solver gave up after {steps} steps (the --max-steps bound), {conflicts} of \
+             them conflicts between versions it had to back out of: pin the versions of the \
+             packages involved, or allow more steps, e.g. --max-steps {more}"
+        )
+    }
 }
 
 /// `YYYY-MM-DD` of the snapshot's `as_of` (else its creation time), in UTC.

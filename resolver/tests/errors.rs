@@ -106,3 +106,50 @@ fn bad_input_lines() {
     .collect();
     insta::assert_snapshot!(messages.join("\n"));
 }
+
+#[test]
+fn every_missing_name_at_once_with_did_you_mean() {
+    let universe = common::universe(&[
+        ("httpx", "1.0", &[]),
+        ("numpy", "1.0", &[]),
+        ("requests", "1.0", &[]),
+    ]);
+    insta::assert_snapshot!(
+        "missing_many",
+        error(
+            &universe,
+            "htpx\nnumpy\nnumpyy>=1\nreqeusts\nzzzzzz-unknown\n",
+            "_default=wheel,sdist"
+        )
+    );
+    insta::assert_snapshot!(
+        "missing_one_did_you_mean",
+        error(&universe, "htpx\n", "_default=wheel,sdist")
+    );
+}
+
+#[test]
+fn show_of_a_missing_name_says_what_to_do_once() {
+    let universe = common::universe(&[("httpx", "1.0", &[])]);
+    let snapshot = common::snapshot(&universe);
+    let err = resolver::show::lookup(&snapshot, &common::pin(), "HTPX").expect_err("missing");
+    let text = err.to_string();
+    assert_eq!(text.matches("not in this snapshot").count(), 1, "{text}");
+    insta::assert_snapshot!("show_missing", text);
+}
+
+#[test]
+fn step_bound_without_conflicts_says_so() {
+    let universe = common::chain(40, &[]);
+    let snapshot = common::snapshot(&universe);
+    let input =
+        parse_requirements_txt("p00000\n", Path::new("requirements.txt")).expect("valid input");
+    let options = ResolveOptions {
+        max_steps: 10,
+        ..options("_default=wheel,sdist")
+    };
+    let err = resolve(&snapshot, common::pin(), &input, &options).expect_err("stopped");
+    let text = err.to_string();
+    assert!(!text.contains("conflict between"), "{text}");
+    insta::assert_snapshot!("step_bound_no_conflict", text);
+}
