@@ -615,6 +615,7 @@ impl DependencyProvider for Solver<'_> {
         package: &Pkg,
         version: &Version,
     ) -> Result<Dependencies<Pkg, Ranges<Version>, Unusable>, ProviderFailure> {
+        tracing::debug!("decision: {package} {version}");
         let deps = match package {
             Pkg::Root => Ok(self.root.clone()),
             Pkg::Base(name) => self.dependencies_of(name, Part::Run, version)?,
@@ -646,7 +647,16 @@ pub fn resolve(
     }
     let solver = Solver::new(snapshot, input, options).map_err(ResolveError::Snapshot)?;
     check_roots(&solver, input, &pin)?;
-    let selected = match pubgrub::resolve(&solver, Pkg::Root, Version::new([0])) {
+    let started = std::time::Instant::now();
+    let outcome = pubgrub::resolve(&solver, Pkg::Root, Version::new([0]));
+    tracing::info!(
+        "solver: {} steps, {} conflicts, {} projects read from the snapshot, {:.2?}",
+        solver.steps.get(),
+        solver.conflicts.get(),
+        solver.packages.borrow().len(),
+        started.elapsed()
+    );
+    let selected = match outcome {
         Ok(selected) => selected,
         Err(PubGrubError::NoSolution(tree)) => {
             let error = report::explain(&tree, &solver, &pin);
