@@ -210,6 +210,15 @@ enum CliError {
 }
 
 impl CliError {
+    /// The whole derivation of a conflict whose message shows only its ends.
+    fn full_explanation(&self) -> Option<&str> {
+        match self {
+            CliError::Resolve(err)
+            | CliError::Conda(crate::conda::mixed::MixedError::Pypi(err)) => err.full_explanation(),
+            _ => None,
+        }
+    }
+
     fn exit_code(&self) -> u8 {
         match self {
             CliError::Resolve(crate::report::ResolveError::Snapshot(_))
@@ -751,6 +760,9 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            if let Some(full) = err.full_explanation() {
+                tracing::info!("the whole derivation:\n{full}");
+            }
             eprintln!("error: {err}");
             ExitCode::from(err.exit_code())
         }

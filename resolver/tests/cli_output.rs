@@ -128,3 +128,23 @@ fn man_page_names_every_subcommand() {
         assert!(man.contains(&reference), "{reference} in {man}");
     }
 }
+
+#[test]
+fn a_long_derivation_shows_its_ends_and_verbose_shows_it_whole() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let universe = common::chain(12, &["ghost>=1"]);
+    std::fs::write(
+        dir.path().join("db.mnxdb"),
+        common::snapshot_bytes(&universe),
+    )
+    .expect("snapshot");
+    std::fs::write(dir.path().join("requirements.txt"), "p00000\n").expect("requirements");
+    let (ok, log) = gen_logged(dir.path(), &[], &[]);
+    assert!(!ok);
+    assert!(log.contains("-v shows the whole derivation"), "{log}");
+    assert!(!log.contains("p00005 depends on p00006"), "{log}");
+    let (ok, log) = gen_logged(dir.path(), &["-v"], &[]);
+    assert!(!ok);
+    assert!(log.contains("the whole derivation:"), "{log}");
+    assert!(log.contains("p00005 depends on p00006"), "{log}");
+}
