@@ -787,10 +787,34 @@ pub(crate) fn explain(tree: &Tree, solver: &Solver<'_>, pin: &SnapshotPin) -> Re
         shorten(explanation)
     };
     ResolveError::Conflict {
-        cause: unbuildable(&formatter, &nodes),
+        cause: unbuildable(&formatter, &nodes).or_else(|| missing(&formatter, &nodes)),
         explanation,
         full,
     }
+}
+
+/// The projects the tree needs that the snapshot does not have, with the nearest names and how
+/// to get them in; `None` when there are none.
+fn missing(formatter: &Formatter<'_, '_>, nodes: &[&Tree]) -> Option<String> {
+    let mut names: Vec<(String, Option<Origin>)> = Vec::new();
+    for (package, _) in exhausted(nodes) {
+        let Some(name) = package.name() else { continue };
+        let Ok(data) = formatter.solver.package(name) else {
+            continue;
+        };
+        if data.project.is_none()
+            && data.candidates.candidates.is_empty()
+            && !names.iter().any(|(known, _)| known == name.as_ref())
+        {
+            names.push((name.to_string(), None));
+        }
+    }
+    if names.is_empty() {
+        return None;
+    }
+    MissingProjects::new(formatter.solver.snapshot, names, formatter.date.clone())
+        .ok()
+        .map(|missing| missing.to_string())
 }
 
 /// The wheels' Python tags of `project` (`cp312`, `py3`), sorted, each once.

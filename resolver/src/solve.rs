@@ -177,7 +177,7 @@ enum Part<'e> {
 /// The dependency provider: the snapshot seen from one target.
 #[derive(Debug)]
 pub(crate) struct Solver<'a> {
-    snapshot: &'a Snapshot,
+    pub(crate) snapshot: &'a Snapshot,
     options: &'a ResolveOptions,
     /// `--pre` on the command line or in the requirements file.
     allow_prereleases: bool,
