@@ -1,6 +1,12 @@
 //! The `mach-nix` command line: `gen` (resolve and write a lock or a Nix expression), `env`
-//! (resolve and write a Nix environment directory) and `show` (what the snapshot knows of a
-//! project). Arguments are parsed here; the work is done by the library modules.
+//! (resolve and write a Nix environment directory), `show` (what the snapshot knows of a
+//! project), and `completions`/`man` (shell completions and the manual page, generated from these
+//! clap definitions). Arguments are parsed here, each into its type (system, Python version,
+//! glibc, providers); the work is done by the library modules.
+//!
+//! Logging: `tracing` to stderr, warnings by default, `-q` only errors, `-v` what was opened and
+//! how long the solver worked, `-vv` every decision. Colours only when stderr is a terminal,
+//! never with `NO_COLOR`, always with `CLICOLOR_FORCE` (as clap reads them).
 //!
 //! Exit codes: 0 success, 1 the requirements cannot be resolved (or `show` finds nothing),
 //! 2 bad arguments, input files or snapshot.
@@ -13,11 +19,13 @@
 //! their includes, `--nixpkgs-json`, a `--providers` file) or the snapshot (the `--db` file, or
 //! the snapshot directory's `HEX.mnxdb` and `latest`) is refused, compared by canonical path.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{ArgAction, Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
+use tracing::level_filters::LevelFilter;
 use uv_platform_tags::{Arch, Os, Platform};
 
 use db_format::Snapshot;
@@ -35,6 +43,13 @@ use crate::target::{System, TargetEnv};
     about = "Reproducible Python environments for Nix, resolved offline from a pinned PyPI snapshot"
 )]
 struct Cli {
+    /// More detail on stderr: -v the snapshot opened, the projects read, the solver's steps
+    /// and time; -vv every decision.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -72,12 +87,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script for mach-nix (e.g. `mach-nix completions bash >
+    /// ~/.local/share/bash-completion/completions/mach-nix`).
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page of mach-nix (roff, for `man -l -`).
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
+    /// A Nix expression building the Python environment.
     Nix,
+    /// A PEP 751 lock file (pylock.toml).
     Pylock,
+    /// A requirements.txt with every package pinned and hashed (pip --require-hashes).
     Requirements,
 }
 
@@ -101,20 +127,21 @@ struct ResolveArgs {
     #[command(flatten)]
     db: DbArgs,
     /// Target CPython version, e.g. 3.12 or 3.12.4.
-    #[arg(short, long, default_value = "3.12")]
+    #[arg(short, long, default_value = "3.12", value_parser = python_version)]
     python: String,
-    /// Target Nix system: x86_64-linux, aarch64-linux, x86_64-darwin or aarch64-darwin.
-    #[arg(long, default_value = "x86_64-linux")]
-    system: String,
-    /// Provider order: `_default=wheel,sdist,nixpkgs numpy=wheel`, or a TOML file of the same.
-    #[arg(long)]
+    /// Target Nix system.
+    #[arg(long, default_value = "x86_64-linux", value_parser = system_parser())]
+    system: System,
+    /// Provider order: `_default=wheel,sdist,nixpkgs numpy=wheel`, or a TOML file of the same;
+    /// `conda/CHANNEL` takes packages from a conda channel of the snapshot.
+    #[arg(long, value_parser = providers_spec)]
     providers: Option<String>,
     /// nixpkgs' Python packages (a JSON list of {attribute, pname, version}) for the nixpkgs
     /// provider.
     #[arg(long)]
     nixpkgs_json: Option<PathBuf>,
     /// Candidate order: `newest` (as pip and uv) or `provider-order` (as the original mach-nix).
-    #[arg(long, default_value = "newest")]
+    #[arg(long, default_value = "newest", value_parser = mode_parser())]
     mode: Mode,
     /// Allow pre-releases everywhere (as pip's --pre).
     #[arg(long)]
@@ -123,8 +150,8 @@ struct ResolveArgs {
     #[arg(long = "extra")]
     extras: Vec<String>,
     /// glibc of the Linux target for manylinux wheels (default 2.39, nixpkgs' own).
-    #[arg(long, value_name = "MAJOR.MINOR")]
-    manylinux: Option<String>,
+    #[arg(long, value_name = "MAJOR.MINOR", value_parser = glibc)]
+    manylinux: Option<(u16, u16)>,
     /// Stop a resolution that takes more steps than this (pubgrub decisions plus conflicts;
     /// it then says so).
     #[arg(long, default_value_t = DEFAULT_MAX_STEPS)]
@@ -158,8 +185,6 @@ enum CliError {
     Conda(#[from] crate::conda::mixed::MixedError),
     #[error("conda providers: {0}")]
     CondaUnsupported(&'static str),
-    #[error("--manylinux {0:?}: expected a glibc version like 2.28")]
-    BadGlibc(String),
     #[error(
         "-o {}: installers take a PEP 751 lock only as pylock.toml or pylock.NAME.toml; \
          use -o {}",
@@ -186,6 +211,15 @@ enum CliError {
 }
 
 impl CliError {
+    /// The whole derivation of a conflict whose message shows only its ends.
+    fn full_explanation(&self) -> Option<&str> {
+        match self {
+            CliError::Resolve(err)
+            | CliError::Conda(crate::conda::mixed::MixedError::Pypi(err)) => err.full_explanation(),
+            _ => None,
+        }
+    }
+
     fn exit_code(&self) -> u8 {
         match self {
             CliError::Resolve(crate::report::ResolveError::Snapshot(_))
@@ -216,17 +250,50 @@ fn read(path: &Path) -> Result<String, CliError> {
         .map_err(|err| CliError::Input(crate::input::InputError::Requirements(err)))
 }
 
-fn target(args: &ResolveArgs) -> Result<TargetEnv, CliError> {
-    let system: System = args.system.parse()?;
-    let Some(glibc) = &args.manylinux else {
-        return Ok(TargetEnv::new(&args.python, system)?);
-    };
-    let bad = || CliError::BadGlibc(glibc.clone());
-    let (major, minor) = glibc.split_once('.').ok_or_else(bad)?;
-    let (major, minor) = (
+/// `--python`: a CPython version the target accepts.
+fn python_version(text: &str) -> Result<String, crate::target::TargetError> {
+    TargetEnv::new(text, System::X86_64Linux).map(|_| text.to_owned())
+}
+
+/// `--system`: one of [`System::ALL`], listed in the help and completions.
+fn system_parser() -> impl TypedValueParser<Value = System> {
+    PossibleValuesParser::new(System::ALL.map(System::as_str))
+        .try_map(|text| text.parse::<System>())
+}
+
+/// `--mode`: the candidate orders, listed in the help and completions.
+fn mode_parser() -> impl TypedValueParser<Value = Mode> {
+    PossibleValuesParser::new(["newest", "provider-order"]).try_map(|text| text.parse::<Mode>())
+}
+
+/// `--manylinux`: a glibc version `MAJOR.MINOR`.
+fn glibc(text: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("expected a glibc version like 2.28, not {text:?}");
+    let (major, minor) = text.split_once('.').ok_or_else(bad)?;
+    Ok((
         major.parse().map_err(|_| bad())?,
         minor.parse().map_err(|_| bad())?,
-    );
+    ))
+}
+
+/// `--providers`: a provider order (with `conda/CHANNEL` items), or a TOML file of one (read
+/// when the resolution starts).
+fn providers_spec(text: &str) -> Result<String, String> {
+    if text.ends_with(".toml") && Path::new(text).is_file() {
+        return Ok(text.to_owned());
+    }
+    let (rest, _) = crate::conda::mixed::split_providers(text).map_err(|err| err.to_string())?;
+    if let Some(rest) = rest {
+        ProviderConfig::parse(&rest).map_err(|err| err.to_string())?;
+    }
+    Ok(text.to_owned())
+}
+
+fn target(args: &ResolveArgs) -> Result<TargetEnv, CliError> {
+    let system = args.system;
+    let Some((major, minor)) = args.manylinux else {
+        return Ok(TargetEnv::new(&args.python, system)?);
+    };
     let platform = match system {
         System::X86_64Linux => Platform::new(Os::Manylinux { major, minor }, Arch::X86_64),
         System::Aarch64Linux => Platform::new(Os::Manylinux { major, minor }, Arch::Aarch64),
@@ -351,7 +418,26 @@ fn prepare(args: &ResolveArgs, providers_spec: Option<&str>) -> Result<Prepared,
         .clone()
         .unwrap_or_else(crate::db::default_dir);
     let (snapshot, pin) = crate::db::open(args.db.db.as_deref(), &dir, None)?;
+    log_snapshot(&args.db, &dir, &snapshot, &pin);
     Ok((options, input, text, snapshot, pin))
+}
+
+/// `-v`: which snapshot was opened, and how it was found.
+fn log_snapshot(db: &DbArgs, dir: &Path, snapshot: &Snapshot, pin: &SnapshotPin) {
+    let found = match db.db.as_deref() {
+        Some(hash) if hash.starts_with("sha256:") => format!("by hash in {}", dir.display()),
+        Some(path) => format!("the file {path}"),
+        None => format!("{}'s latest", dir.display()),
+    };
+    let meta = snapshot.meta();
+    tracing::info!(
+        "snapshot sha256:{} of {} ({found}): {} projects, {} releases, {} files",
+        pin.sha256,
+        crate::report::snapshot_date(pin),
+        meta.project_count,
+        meta.release_count,
+        meta.file_count
+    );
 }
 
 /// Resolve as `gen` and `env` do, once it is clear that `outputs` replace no input; returns the
@@ -466,6 +552,21 @@ fn env(dir: &Path, args: &ResolveArgs) -> Result<(), CliError> {
 
 fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
+        Command::Completions { shell } => {
+            let mut text = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "mach-nix", &mut text);
+            emit(None, &String::from_utf8_lossy(&text))
+        }
+        Command::Man => {
+            let mut text = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut text)
+                .map_err(|source| CliError::Io {
+                    path: PathBuf::from("<stdout>"),
+                    source,
+                })?;
+            emit(None, &String::from_utf8_lossy(&text))
+        }
         Command::Gen {
             resolve,
             format,
@@ -503,6 +604,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Show { name, db, json } => {
             let dir = db.db_dir.clone().unwrap_or_else(crate::db::default_dir);
             let (snapshot, pin) = crate::db::open(db.db.as_deref(), &dir, None)?;
+            log_snapshot(&db, &dir, &snapshot, &pin);
             let project = crate::show::lookup(&snapshot, &pin, &name)?;
             let text = if json {
                 format!("{:#}\n", crate::show::to_json(&project, &pin))
@@ -551,10 +653,8 @@ fn conda_gen(
     check_outputs(outputs, &protected_paths(args, &input.files, &pin))?;
     let system = options.target.system;
     let (major, minor) = crate::target::NIXPKGS_GLIBC;
-    let glibc = args
-        .manylinux
-        .clone()
-        .unwrap_or_else(|| format!("{major}.{minor}"));
+    let (major, minor) = args.manylinux.unwrap_or((major, minor));
+    let glibc = format!("{major}.{minor}");
     let macos = if system == System::Aarch64Darwin {
         "11.0"
     } else {
@@ -613,14 +713,96 @@ fn emit(output: Option<&Path>, text: &str) -> Result<(), CliError> {
     }
 }
 
+/// Whether stderr gets colours: never with `NO_COLOR`, always with `CLICOLOR_FORCE`, else on a
+/// terminal that is not `TERM=dumb`.
+fn colours() -> bool {
+    if anstyle_query::no_color() {
+        return false;
+    }
+    anstyle_query::clicolor_force()
+        || (std::io::stderr().is_terminal() && anstyle_query::term_supports_color())
+}
+
+/// Log to stderr at the level `-q`/`-v` ask for: the resolver's own events (pubgrub's internal
+/// ones only from `-vvv`).
+fn init_logging(cli: &Cli) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => LevelFilter::ERROR,
+        (false, 0) => LevelFilter::WARN,
+        (false, 1) => LevelFilter::INFO,
+        (false, 2) => LevelFilter::DEBUG,
+        (false, _) => LevelFilter::TRACE,
+    };
+    let pubgrub = if level == LevelFilter::TRACE {
+        LevelFilter::TRACE
+    } else {
+        LevelFilter::OFF
+    };
+    let targets = tracing_subscriber::filter::Targets::new()
+        .with_default(level)
+        .with_target("pubgrub", pubgrub);
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(colours())
+        .with_max_level(level)
+        .with_target(false)
+        .without_time()
+        .finish()
+        .with(targets)
+        .init();
+}
+
 /// Run the command line; the exit code says how it went.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(&cli);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            if let Some(full) = err.full_explanation() {
+                tracing::info!("the whole derivation:\n{full}");
+            }
             eprintln!("error: {err}");
             ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    /// Every subcommand and option of `command` and its subcommands, with its help text.
+    fn helps(command: &clap::Command, path: &str, out: &mut Vec<(String, String)>) {
+        let about = command
+            .get_about()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        out.push((path.to_owned(), about));
+        for arg in command.get_arguments() {
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            out.push((format!("{path} {}", arg.get_id()), help));
+        }
+        for sub in command.get_subcommands() {
+            helps(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_subcommand_and_option_has_help_without_process_words() {
+        let mut command = Cli::command();
+        command.build();
+        command.clone().debug_assert();
+        let mut all = Vec::new();
+        helps(&command, "mach-nix", &mut all);
+        assert!(all.len() > 30, "{all:?}");
+        for (what, help) in all {
+            assert!(!help.trim().is_empty(), "{what} has no help text");
+            assert!(!help.to_lowercase().contains("issue"), "{what}: {help}");
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Why a resolution failed, in plain sentences and PEP 440 terms.
 //!
 //! Three failures are told apart because users act on them differently:
-//! - [`ResolveError::NotInSnapshot`]: the project is unknown to this snapshot (a typo, a project
-//!   newer than the snapshot date, or one the crawl missed: `mach-nix show NAME` tells more);
+//! - [`ResolveError::NotInSnapshot`]: projects unknown to this snapshot (a typo, a project
+//!   newer than the snapshot date, or one the crawl missed): all of them at once, each with the
+//!   snapshot's nearest names, and how to get a project in ([`missing`]);
 //! - [`ResolveError::NoCompatibleFile`]: releases exist, but none has a file for this system and
 //!   interpreter with the enabled providers;
 //! - [`ResolveError::Conflict`]: requirements that cannot hold together; pubgrub's derivation tree
@@ -12,6 +13,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::ops::Bound;
+use std::str::FromStr as _;
 use std::sync::Arc;
 
 use db_format::types::{PackageName, Version};
@@ -25,26 +27,29 @@ use crate::provider::Rejection;
 use crate::resolution::SnapshotPin;
 use crate::solve::{Pkg, Solver, Unusable};
 
+mod missing;
+pub use missing::{Missing, MissingProjects};
+
 /// A resolution that could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    #[error(
-        "{}{name} is not in this snapshot (snapshot date {date}); `mach-nix show {name}` tells what the snapshot knows",
-        at(origin)
-    )]
-    NotInSnapshot {
-        name: String,
-        date: String,
-        origin: Option<Origin>,
-    },
+    #[error("{0}")]
+    NotInSnapshot(MissingProjects),
     #[error("no file of {name} fits {target}:{details}")]
     NoCompatibleFile {
         name: String,
         target: String,
         details: String,
     },
-    #[error("the requirements cannot be resolved together:\n{explanation}")]
-    Conflict { explanation: String },
+    /// `cause`: the root cause in a sentence, when it is one the user can act on directly
+    /// (a release with no wheel for the target and an sdist that cannot be built here);
+    /// `explanation`: the derivation, its middle left out when long; `full`: then the whole.
+    #[error("{}", conflict_text(cause.as_deref(), explanation))]
+    Conflict {
+        cause: Option<String>,
+        explanation: String,
+        full: Option<String>,
+    },
     #[error("{origin}: the project requires Python {requires}, but the target is Python {python}")]
     PythonMismatch {
         origin: Origin,
@@ -55,24 +60,69 @@ pub enum ResolveError {
         "{origin}: {url} is not a file of this snapshot; direct URLs resolve only to files the snapshot has"
     )]
     UrlNotInSnapshot { origin: Origin, url: String },
-    #[error(
-        "the resolution was stopped after {steps} steps (decisions and conflicts): these \
-         requirements make the solver search too long (conflicts among many versions of many \
-         packages). Pin the versions of the packages involved, or allow more steps with \
-         --max-steps"
-    )]
-    TooComplex { steps: u64 },
+    #[error("{}", too_complex(*steps, *conflicts))]
+    TooComplex { steps: u64, conflicts: u64 },
     #[error("cannot read the snapshot: {0}")]
     Snapshot(#[source] db_format::Error),
     #[error("internal error: {0}")]
     Internal(String),
 }
 
-fn at(origin: &Option<Origin>) -> String {
-    origin
-        .as_ref()
-        .map(|o| format!("{o}: "))
-        .unwrap_or_default()
+impl ResolveError {
+    /// The whole derivation of a conflict whose message shows only its ends.
+    pub fn full_explanation(&self) -> Option<&str> {
+        match self {
+            ResolveError::Conflict { full, .. } => full.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+fn conflict_text(cause: Option<&str>, explanation: &str) -> String {
+    match cause {
+        Some(cause) => format!("{cause}\nHow the requirements lead there:\n{explanation}"),
+        None => format!("the requirements cannot be resolved together:\n{explanation}"),
+    }
+}
+
+/// A derivation told step by step longer than this many lines shows only its ends.
+const MAX_STORY_LINES: usize = 8;
+/// How many lines of a long derivation are shown at each end.
+const STORY_ENDS: usize = 3;
+
+/// `story` with its middle left out when it is long, and then the whole story.
+fn shorten(story: String) -> (String, Option<String>) {
+    let lines: Vec<&str> = story.lines().collect();
+    if lines.len() <= MAX_STORY_LINES {
+        return (story, None);
+    }
+    let left_out = lines.len() - 2 * STORY_ENDS;
+    let shown = [
+        lines[..STORY_ENDS].join("\n"),
+        format!("… {left_out} more steps (-v shows the whole derivation)"),
+        lines[lines.len() - STORY_ENDS..].join("\n"),
+    ]
+    .join("\n");
+    (shown, Some(story))
+}
+
+/// The solver gave up after `steps` (the `--max-steps` bound), `conflicts` of which were
+/// conflicts: a search that met none was only long, not contradictory.
+fn too_complex(steps: u64, conflicts: u64) -> String {
+    let more = steps.saturating_mul(4);
+    if conflicts == 0 {
+        format!(
+            "the solver gave up after {steps} steps (the --max-steps bound) before it finished; \
+             it met no conflict, the requirements are only large: allow more steps, e.g. \
+             --max-steps {more}"
+        )
+    } else {
+        format!(
+            "the solver gave up after {steps} steps (the --max-steps bound), {conflicts} of \
+             them conflicts between versions it had to back out of: pin the versions of the \
+             packages involved, or allow more steps, e.g. --max-steps {more}"
+        )
+    }
 }
 
 /// `YYYY-MM-DD` of the snapshot's `as_of` (else its creation time), in UTC.
@@ -731,7 +781,118 @@ pub(crate) fn explain(tree: &Tree, solver: &Solver<'_>, pin: &SnapshotPin) -> Re
             details,
         };
     }
-    ResolveError::Conflict { explanation }
+    let (explanation, full) = if nodes.len() > MAX_EXPLAINED_NODES {
+        (explanation, None)
+    } else {
+        shorten(explanation)
+    };
+    ResolveError::Conflict {
+        cause: unbuildable(&formatter, &nodes).or_else(|| missing(&formatter, &nodes)),
+        explanation,
+        full,
+    }
+}
+
+/// The projects the tree needs that the snapshot does not have, with the nearest names and how
+/// to get them in; `None` when there are none.
+fn missing(formatter: &Formatter<'_, '_>, nodes: &[&Tree]) -> Option<String> {
+    let mut names: Vec<(String, Option<Origin>)> = Vec::new();
+    for (package, _) in exhausted(nodes) {
+        let Some(name) = package.name() else { continue };
+        let Ok(data) = formatter.solver.package(name) else {
+            continue;
+        };
+        if data.project.is_none()
+            && data.candidates.candidates.is_empty()
+            && !names.iter().any(|(known, _)| known == name.as_ref())
+        {
+            names.push((name.to_string(), None));
+        }
+    }
+    if names.is_empty() {
+        return None;
+    }
+    MissingProjects::new(formatter.solver.snapshot, names, formatter.date.clone())
+        .ok()
+        .map(|missing| missing.to_string())
+}
+
+/// The wheels' Python tags of `project` (`cp312`, `py3`), sorted, each once.
+fn wheel_python_tags(project: &db_format::Project) -> Vec<String> {
+    let mut tags: Vec<String> = project
+        .releases
+        .iter()
+        .flat_map(|release| &release.files)
+        .filter_map(|file| db_format::types::WheelFilename::from_str(&file.filename).ok())
+        .flat_map(|wheel| {
+            wheel
+                .python_tags()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    tags.sort();
+    tags.dedup();
+    tags
+}
+
+/// The root cause "no wheel for this Python, and the sdist cannot be built here (a build
+/// requirement is not in the snapshot)", said directly, with what to do; `None` when the tree
+/// holds no such dead end.
+fn unbuildable(formatter: &Formatter<'_, '_>, nodes: &[&Tree]) -> Option<String> {
+    nodes.iter().find_map(|node| {
+        let DerivationTree::External(External::FromDependencyOf(
+            Pkg::Build(name),
+            _,
+            dep,
+            dep_range,
+        )) = node
+        else {
+            return None;
+        };
+        let dep_name = dep.name()?;
+        let dep_data = formatter.solver.package(dep_name).ok()?;
+        if dep_data.project.is_some() || !dep_data.candidates.candidates.is_empty() {
+            return None;
+        }
+        let data = formatter.solver.package(name).ok()?;
+        if data
+            .candidates
+            .candidates
+            .iter()
+            .any(|c| c.provider() == crate::provider::ProviderKind::Wheel)
+        {
+            return None;
+        }
+        let tags = data
+            .project
+            .as_ref()
+            .map(wheel_python_tags)
+            .unwrap_or_default();
+        let wheels = if tags.is_empty() {
+            "it publishes no wheels".to_owned()
+        } else {
+            format!("its wheels are for {}", tags.join(", "))
+        };
+        let python = tags
+            .iter()
+            .filter_map(|tag| tag.strip_prefix("cp3")?.parse::<u32>().ok())
+            .max()
+            .map(|minor| format!(" (-p 3.{minor})"))
+            .unwrap_or_default();
+        Some(format!(
+            "{name} has no wheel for {target} ({wheels}), and its sdist cannot be built here: \
+             building it needs {needs}, which is not in this snapshot (snapshot date {date}).\n\
+             hint: target a Python {name} has wheels for{python}, take {name} from nixpkgs \
+             (--providers {name}=nixpkgs with --nixpkgs-json), or get {dep_name} into the \
+             snapshot (`mach-nix-crawler crawl --state STATE --packages {dep_name}`, then \
+             `mach-nix-crawler publish-db`)",
+            target = formatter.solver_target(),
+            needs = package_range(dep, dep_range),
+            date = formatter.date,
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -11,14 +11,14 @@ use db_format::{FileKind, Project, Snapshot};
 use serde_json::{Value, json};
 
 use crate::output::utc_datetime;
-use crate::report::snapshot_date;
+use crate::report::{MissingProjects, snapshot_date};
 use crate::resolution::SnapshotPin;
 
 /// `show` failures.
 #[derive(Debug, thiserror::Error)]
 pub enum ShowError {
-    #[error("{name} is not in this snapshot (snapshot date {date})")]
-    NotInSnapshot { name: String, date: String },
+    #[error("{0}")]
+    NotInSnapshot(MissingProjects),
     #[error("{0:?} is not a valid project name")]
     BadName(String),
     #[error("cannot read the snapshot: {0}")]
@@ -29,12 +29,14 @@ pub enum ShowError {
 pub fn lookup(snapshot: &Snapshot, pin: &SnapshotPin, name: &str) -> Result<Project, ShowError> {
     let normalized =
         db_format::types::normalize_name(name).map_err(|_| ShowError::BadName(name.to_owned()))?;
-    snapshot
-        .project(normalized.as_str())?
-        .ok_or_else(|| ShowError::NotInSnapshot {
-            name: normalized.to_string(),
-            date: snapshot_date(pin),
-        })
+    match snapshot.project(normalized.as_str())? {
+        Some(project) => Ok(project),
+        None => Err(ShowError::NotInSnapshot(MissingProjects::new(
+            snapshot,
+            vec![(normalized.to_string(), None)],
+            snapshot_date(pin),
+        )?)),
+    }
 }
 
 fn time(seconds: Option<i64>) -> Value {

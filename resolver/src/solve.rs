@@ -177,7 +177,7 @@ enum Part<'e> {
 /// The dependency provider: the snapshot seen from one target.
 #[derive(Debug)]
 pub(crate) struct Solver<'a> {
-    snapshot: &'a Snapshot,
+    pub(crate) snapshot: &'a Snapshot,
     options: &'a ResolveOptions,
     /// `--pre` on the command line or in the requirements file.
     allow_prereleases: bool,
@@ -518,15 +518,17 @@ impl<'a> Solver<'a> {
 pub enum ProviderFailure {
     #[error(transparent)]
     Snapshot(#[from] db_format::Error),
-    #[error("the resolution took more than {0} steps")]
-    TooManySteps(u64),
+    #[error("the resolution took more than {steps} steps ({conflicts} conflicts)")]
+    TooManySteps { steps: u64, conflicts: u64 },
 }
 
 impl From<ProviderFailure> for ResolveError {
     fn from(failure: ProviderFailure) -> Self {
         match failure {
             ProviderFailure::Snapshot(source) => ResolveError::Snapshot(source),
-            ProviderFailure::TooManySteps(steps) => ResolveError::TooComplex { steps },
+            ProviderFailure::TooManySteps { steps, conflicts } => {
+                ResolveError::TooComplex { steps, conflicts }
+            }
         }
     }
 }
@@ -600,7 +602,10 @@ impl DependencyProvider for Solver<'_> {
         let steps = self.steps.get() + 1;
         self.steps.set(steps);
         if steps + self.conflicts.get() > self.options.max_steps {
-            return Err(ProviderFailure::TooManySteps(self.options.max_steps));
+            return Err(ProviderFailure::TooManySteps {
+                steps: self.options.max_steps,
+                conflicts: self.conflicts.get(),
+            });
         }
         Ok(())
     }
@@ -610,6 +615,7 @@ impl DependencyProvider for Solver<'_> {
         package: &Pkg,
         version: &Version,
     ) -> Result<Dependencies<Pkg, Ranges<Version>, Unusable>, ProviderFailure> {
+        tracing::debug!("decision: {package} {version}");
         let deps = match package {
             Pkg::Root => Ok(self.root.clone()),
             Pkg::Base(name) => self.dependencies_of(name, Part::Run, version)?,
@@ -641,7 +647,16 @@ pub fn resolve(
     }
     let solver = Solver::new(snapshot, input, options).map_err(ResolveError::Snapshot)?;
     check_roots(&solver, input, &pin)?;
-    let selected = match pubgrub::resolve(&solver, Pkg::Root, Version::new([0])) {
+    let started = std::time::Instant::now();
+    let outcome = pubgrub::resolve(&solver, Pkg::Root, Version::new([0]));
+    tracing::info!(
+        "solver: {} steps, {} conflicts, {} projects read from the snapshot, {:.2?}",
+        solver.steps.get(),
+        solver.conflicts.get(),
+        solver.packages.borrow().len(),
+        started.elapsed()
+    );
+    let selected = match outcome {
         Ok(selected) => selected,
         Err(PubGrubError::NoSolution(tree)) => {
             let error = report::explain(&tree, &solver, &pin);
@@ -659,6 +674,7 @@ pub fn resolve(
 /// Fail early, with the user's file and line, on a requirement the snapshot cannot meet at all.
 fn check_roots(solver: &Solver<'_>, input: &Input, pin: &SnapshotPin) -> Result<(), ResolveError> {
     let env = &solver.options.target.markers;
+    let mut missing = Vec::new();
     for entry in input
         .requirements
         .iter()
@@ -666,13 +682,9 @@ fn check_roots(solver: &Solver<'_>, input: &Input, pin: &SnapshotPin) -> Result<
     {
         let name = &entry.requirement.name;
         let data = solver.package(name).map_err(ResolveError::Snapshot)?;
-        let origin = Some(entry.origin.clone());
         if data.project.is_none() && data.candidates.candidates.is_empty() {
-            return Err(ResolveError::NotInSnapshot {
-                name: name.to_string(),
-                date: report::snapshot_date(pin),
-                origin,
-            });
+            missing.push((name.to_string(), Some(entry.origin.clone())));
+            continue;
         }
         if let Some(url) = solver.urls.get(name)
             && data.candidates.candidates.is_empty()
@@ -683,7 +695,13 @@ fn check_roots(solver: &Solver<'_>, input: &Input, pin: &SnapshotPin) -> Result<
             });
         }
     }
-    Ok(())
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let missing =
+        report::MissingProjects::new(solver.snapshot, missing, report::snapshot_date(pin))
+            .map_err(ResolveError::Snapshot)?;
+    Err(ResolveError::NotInSnapshot(missing))
 }
 
 fn build_resolution(

@@ -218,7 +218,8 @@ fn failures_have_distinct_messages_and_exit_codes() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("unknown system \"riscv-linux\""),
+        stderr(&out).contains("invalid value 'riscv-linux' for '--system")
+            && stderr(&out).contains("possible values: x86_64-linux"),
         "{}",
         stderr(&out)
     );
