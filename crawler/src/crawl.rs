@@ -271,9 +271,14 @@ impl Crawler {
             ""
         };
         let version = format!("{EXTRACTOR_VERSION}{builds}");
-        let etags_forgotten = state.meta("extractor_version")?.as_deref() != Some(version.as_str());
+        let previous = state.meta("extractor_version")?;
+        let etags_forgotten = previous.as_deref() != Some(version.as_str());
         if etags_forgotten {
-            tracing::info!("new extractor {version}: every project page is read again once");
+            if let Some(previous) = previous {
+                tracing::info!(
+                    "extractor {previous} -> {version}: every project page is read again once"
+                );
+            }
             state.forget_etags()?;
             state.set_meta("extractor_version", &version)?;
         }
@@ -291,6 +296,8 @@ impl Crawler {
             ..CrawlReport::default()
         };
         let mut progress = Progress::new(self.options.progress_every, self.options.with_deps);
+        let (done, total) = state.run_counts(&run)?;
+        progress.update(done, total, 0, self.client.counters(), &HashSet::new());
         // The heartbeat while projects run: requests, bytes/s, projects in flight.
         let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

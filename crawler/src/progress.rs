@@ -119,9 +119,9 @@ impl Progress {
     pub fn new(every: Duration, discovering: bool) -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let template = if discovering {
-                "{spinner} {elapsed_precise} {msg}"
+                "{spinner} {elapsed_precise} {wide_msg}"
             } else {
-                "{elapsed_precise} [{bar:30}] ETA {eta} {msg}"
+                "{elapsed_precise} [{bar:30}] {pos}/{len} projects, ETA {eta}, {wide_msg}"
             };
             let bar = ProgressBar::new(0);
             bar.set_style(
@@ -189,7 +189,7 @@ impl Progress {
         self.last_line = now;
         let mut current: Vec<String> = in_flight.iter().cloned().collect();
         current.sort();
-        let eta = (!self.discovering && self.done > 0).then(|| {
+        let eta = (!self.discovering && self.done > 0 && self.done < self.total).then(|| {
             let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(0.001);
             self.total.saturating_sub(self.done) as f64 / rate
         });
