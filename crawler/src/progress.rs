@@ -114,10 +114,12 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A bar when stderr is a terminal, else a log line every `every`. `discovering`: the
+    /// A bar when stderr is a terminal, else a log line every `every` (neither with `-q`). `discovering`: the
     /// total grows while the crawl runs.
     pub fn new(every: Duration, discovering: bool) -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
+        // `-q` hides the bar as it hides the progress lines.
+        let shown = std::io::stderr().is_terminal() && tracing::enabled!(tracing::Level::INFO);
+        let bar = shown.then(|| {
             let template = if discovering {
                 "{spinner} {elapsed_precise} {wide_msg}"
             } else {

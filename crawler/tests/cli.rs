@@ -206,11 +206,55 @@ fn screen(bytes: &[u8]) -> Vec<String> {
     lines
 }
 
-#[test]
-fn on_a_terminal_the_bar_discovers_beats_and_logs_above_itself() {
+/// Run `crawl --state STATE` with `extra` flags under a pseudo-terminal (`script`) of 250
+/// columns; its stdout is the screen's byte stream.
+fn under_a_terminal(server: &FakePypi, state: &Path, extra: &[&str]) -> Output {
     if Command::new("script").arg("--version").output().is_err() {
         panic!("`script` (util-linux) is needed to run the crawler under a pseudo-terminal");
     }
+    let mut args = vec![
+        support::bin().to_string(),
+        "crawl".into(),
+        "--state".into(),
+        state.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|arg| arg.to_string()));
+    args.extend(fast_flags(server));
+    // A wide terminal, so the bar's message is not cut to fit.
+    let command = std::iter::once("stty rows 50 cols 250;".to_string())
+        .chain(args.iter().map(|arg| format!("'{arg}'")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env("TERM", "xterm")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script runs")
+}
+
+#[test]
+fn on_a_terminal_q_draws_no_bar() {
+    let server = FakePypi::start();
+    // Long enough for a bar to be drawn if there were one.
+    server.fault("/simple/six/", vec![Fault::Stall(Duration::from_secs(1))]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = under_a_terminal(
+        &server,
+        &dir.path().join("state"),
+        &["--packages", "six", "--with-deps", "-q"],
+    );
+    let raw = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{raw}");
+    assert!(!raw.contains("discovering"), "{raw:?}");
+    assert!(!raw.contains("crawled "), "{raw:?}");
+}
+
+#[test]
+fn on_a_terminal_the_bar_discovers_beats_and_logs_above_itself() {
     let server = FakePypi::start();
     // One project holds the crawl for 3 s: the heartbeat names it meanwhile; another fails
     // (a warning printed while the bar is drawn).
@@ -220,32 +264,17 @@ fn on_a_terminal_the_bar_discovers_beats_and_logs_above_itself() {
         vec![Fault::Status(500), Fault::Status(500), Fault::Status(500)],
     );
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut args = vec![
-        support::bin().to_string(),
-        "crawl".into(),
-        "--state".into(),
-        dir.path().join("state").display().to_string(),
-        "--packages".into(),
-        "six,iniconfig,exceptiongroup".into(),
-        "--with-deps".into(),
-        "--retries".into(),
-        "2".into(),
-    ];
-    args.extend(fast_flags(&server));
-    // A wide terminal, so the bar's message is not cut to fit.
-    let command = std::iter::once("stty rows 50 cols 250;".to_string())
-        .chain(args.iter().map(|arg| format!("'{arg}'")))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let output = Command::new("script")
-        .args(["-qfec", &command, "/dev/null"])
-        .env_remove("RUST_LOG")
-        .env_remove("NO_COLOR")
-        .env_remove("CLICOLOR_FORCE")
-        .env("TERM", "xterm")
-        .stdin(Stdio::null())
-        .output()
-        .expect("script runs");
+    let output = under_a_terminal(
+        &server,
+        &dir.path().join("state"),
+        &[
+            "--packages",
+            "six,iniconfig,exceptiongroup",
+            "--with-deps",
+            "--retries",
+            "2",
+        ],
+    );
     let raw = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "{raw}");
     let screen = screen(&output.stdout);
