@@ -254,6 +254,22 @@ fn on_a_terminal_q_draws_no_bar() {
 }
 
 #[test]
+fn on_a_terminal_a_known_total_is_a_bar_with_an_eta() {
+    let server = FakePypi::start();
+    server.fault("/simple/six/", vec![Fault::Stall(Duration::from_secs(2))]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = under_a_terminal(
+        &server,
+        &dir.path().join("state"),
+        &["--packages", "six,iniconfig", "--projects-in-flight", "1"],
+    );
+    let raw = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{raw}");
+    assert!(raw.contains("/2 projects, ETA "), "{raw:?}");
+    assert!(!raw.contains("discovering"), "{raw:?}");
+}
+
+#[test]
 fn on_a_terminal_the_bar_discovers_beats_and_logs_above_itself() {
     let server = FakePypi::start();
     // One project holds the crawl for 3 s: the heartbeat names it meanwhile; another fails
