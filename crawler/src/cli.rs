@@ -32,7 +32,8 @@ pub struct Cli {
     /// Less output: `-q` only warnings, `-qq` only errors (`RUST_LOG` overrides both flags).
     #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
     pub quiet: u8,
-    /// More output: `-v` debug lines (requests, decisions per project), `-vv` everything.
+    /// More output: `-v` the crawler's debug lines (one per project, retries), `-vv` also the
+    /// HTTP stack's, `-vvv` everything.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     #[command(subcommand)]
