@@ -1,5 +1,7 @@
 //! The command line: `crawl`, `publish-db`, `merge-state` and `stats`.
 
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -9,11 +11,13 @@ use clap::{Args, Parser, Subcommand};
 use db_format::types::PackageName;
 use url::Url;
 
-use crate::closure::Wanted;
-use crate::crawl::{Api, CrawlOptions, Crawler, Shard, Start, WheelSample, requirements_wanted};
+use crate::closure::{Wanted, split_key};
+use crate::crawl::{
+    Api, CrawlOptions, CrawlReport, Crawler, Shard, Start, WheelSample, requirements_wanted,
+};
 use crate::extract::Limits;
 use crate::pypi::client::{Credentials, INSECURE, redact_url, secure_enough, without_credentials};
-use crate::pypi::{Client, ClientOptions, Feed, FeedChoice, RequestKind, Since};
+use crate::pypi::{Client, ClientOptions, Counters, Feed, FeedChoice, RequestKind, Since};
 use crate::state::State;
 use crate::{Error, Result};
 
@@ -21,9 +25,17 @@ use crate::{Error, Result};
 #[command(
     name = "mach-nix-crawler",
     version,
-    about = "Crawl PyPI into a resumable state and publish mach-nix snapshots"
+    about = "Crawl PyPI into a resumable state and publish mach-nix snapshots",
+    after_help = "Exit codes: 0 ok, 1 error, 2 usage error, 3 requested projects the index does not have."
 )]
 pub struct Cli {
+    /// Less output: `-q` only warnings, `-qq` only errors (`RUST_LOG` overrides both flags).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
+    pub quiet: u8,
+    /// More output: `-v` the crawler's debug lines (one per project, retries), `-vv` also the
+    /// HTTP stack's, `-vvv` everything.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -35,8 +47,10 @@ pub enum Command {
     /// Write the state as a snapshot into the published tree OUT (`manifests/`, `shards/`),
     /// add it to `OUT/index.json` and point `OUT/latest` at it.
     PublishDb {
+        /// The crawl state directory to publish (made by `crawl`).
         #[arg(long)]
         state: PathBuf,
+        /// The snapshot directory: `<sha256>.mnxdb` files, `index.json` and `latest`.
         #[arg(long)]
         out: PathBuf,
         /// Also write the whole snapshot as one file, `OUT/packs/<sha256>.mnxpack`.
@@ -48,19 +62,31 @@ pub enum Command {
     },
     /// Merge shard states into one.
     MergeState {
+        /// The state to merge into (created if missing).
         #[arg(long)]
         state: PathBuf,
+        /// A shard state to merge from (repeatable).
         #[arg(long = "from", required = true)]
         from: Vec<PathBuf>,
     },
     /// Print what the state holds: files by kind, extraction method and record source (JSON).
     Stats {
+        /// The crawl state directory to describe.
         #[arg(long)]
         state: PathBuf,
     },
+    /// Print a shell completion script for this command line.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) of this command line.
+    Man,
 }
 
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("start").multiple(false).args(["packages", "packages_file", "requirements", "all", "since"]))]
 pub struct CrawlArgs {
     /// The crawl state directory.
     #[arg(long)]
@@ -382,6 +408,7 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
     };
     let started = std::time::Instant::now();
     let report = crawler.crawl(&mut state, &start).await?;
+    let requested_missing = requested_missing(&start, &report.missing, &state)?;
     let seconds = started.elapsed().as_secs_f64();
     let counters = client.counters();
     let per_kind: serde_json::Map<String, serde_json::Value> = RequestKind::ALL
@@ -401,17 +428,7 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
         "retries": counters.retries(),
         "by_kind": per_kind,
     });
-    tracing::info!(
-        "crawled {} projects ({} unchanged, {} failed, {} missing), {} releases, {} files in {seconds:.1}s; {} requests, {:.1} MB",
-        report.projects,
-        report.unchanged,
-        report.failed.len(),
-        report.missing.len(),
-        report.releases,
-        report.files,
-        counters.total_requests(),
-        counters.total_bytes() as f64 / 1e6
-    );
+    tracing::info!("{}", summary_line(&report, seconds, counters));
     for (name, error) in &report.failed {
         tracing::warn!("failed: {name}: {error}");
     }
@@ -421,7 +438,74 @@ async fn crawl(args: CrawlArgs) -> Result<()> {
             &serde_json::to_vec_pretty(&summary).map_err(|err| Error::Internal(err.to_string()))?,
         )?;
     }
-    Ok(())
+    if requested_missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::NotOnIndex(requested_missing))
+    }
+}
+
+/// The one line that ends a crawl. A project read again in full is not called changed when
+/// the index gave no ETag to ask with.
+fn summary_line(report: &CrawlReport, seconds: f64, counters: &Counters) -> String {
+    let reread = if report.reread_without_etag > 0 {
+        format!(
+            " ({} re-read: the index sends no ETag/304)",
+            report.reread_without_etag
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "crawled {} projects, {} unchanged{reread}, {} failed, {} missing; {} releases, {} files in {seconds:.1}s; {} requests, {:.1} MB",
+        report.projects,
+        report.unchanged,
+        report.failed.len(),
+        report.missing.len(),
+        report.releases,
+        report.files,
+        counters.total_requests(),
+        counters.total_bytes() as f64 / 1e6
+    )
+}
+
+/// The projects named on the command line (not those `--with-deps` found) that the index does
+/// not have, each with the closest name the state knows ("did you mean").
+fn requested_missing(
+    start: &Start,
+    missing: &[String],
+    state: &State,
+) -> Result<Vec<(String, Option<String>)>> {
+    let Start::Packages(wanted) = start else {
+        return Ok(Vec::new());
+    };
+    let requested: BTreeSet<&str> = wanted.iter().map(|wanted| wanted.name.as_str()).collect();
+    let missing: BTreeSet<&str> = missing
+        .iter()
+        .map(|key| split_key(key).0)
+        .filter(|name| requested.contains(name))
+        .collect();
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let known = state.project_names()?;
+    Ok(missing
+        .into_iter()
+        .map(|name| (name.to_string(), did_you_mean(name, &known)))
+        .collect())
+}
+
+/// The known name closest to `name` by edit distance, if it is close enough to be a typo: one
+/// edit for names of up to four letters, two for longer ones.
+fn did_you_mean(name: &str, known: &[String]) -> Option<String> {
+    let most = if name.chars().count() <= 4 { 1 } else { 2 };
+    known
+        .iter()
+        .filter(|candidate| candidate.as_str() != name)
+        .map(|candidate| (strsim::levenshtein(name, candidate), candidate))
+        .filter(|(distance, _)| *distance <= most)
+        .min()
+        .map(|(_, candidate)| candidate.clone())
 }
 
 fn stats(state: &State) -> Result<serde_json::Value> {
@@ -503,6 +587,21 @@ pub async fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(
+                shell,
+                &mut command,
+                "mach-nix-crawler",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command).render(&mut std::io::stdout())?;
+            Ok(())
+        }
         Command::Stats { state } => {
             let state = State::open_existing(&state)?;
             let value = stats(&state)?;
@@ -516,15 +615,57 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// The binary's entry point: logging, the runtime, exit codes (0 ok, 1 failure, 2 usage).
+/// Whether log lines are coloured: never with `NO_COLOR` (non-empty), always with
+/// `CLICOLOR_FORCE` (non-empty, not `0`), else only when stderr is a terminal — never escape
+/// codes in a log file or a CI log.
+fn colour(no_color: Option<&str>, clicolor_force: Option<&str>, terminal: bool) -> bool {
+    if no_color.is_some_and(|value| !value.is_empty()) {
+        return false;
+    }
+    if clicolor_force.is_some_and(|value| !value.is_empty() && value != "0") {
+        return true;
+    }
+    terminal
+}
+
+/// The log filter of `-q`/`-v`: info by default; `-v` adds the crawler's debug lines (one per
+/// project, retries), `-vv` its trace lines and the HTTP stack's debug lines, `-vvv` everything.
+fn level(quiet: u8, verbose: u8) -> &'static str {
+    match (quiet, verbose) {
+        (0, 0) => "info",
+        (1, _) => "warn",
+        (_, 0) => "error",
+        (_, 1) => "info,crawler=debug",
+        (_, 2) => "debug,crawler=trace",
+        _ => "trace",
+    }
+}
+
+/// Exit codes: 0 ok, 1 failure, 2 usage, 3 requested projects the index does not have.
+fn exit_code(err: &Error) -> ExitCode {
+    match err {
+        Error::Usage(_) => ExitCode::from(2),
+        Error::NotOnIndex(_) => ExitCode::from(3),
+        _ => ExitCode::FAILURE,
+    }
+}
+
+/// The binary's entry point: logging, the runtime, exit codes.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let env = |name| std::env::var(name).ok();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(level(cli.quiet, cli.verbose))
+            }),
         )
-        .with_writer(std::io::stderr)
+        .with_ansi(colour(
+            env("NO_COLOR").as_deref(),
+            env("CLICOLOR_FORCE").as_deref(),
+            std::io::stderr().is_terminal(),
+        ))
+        .with_writer(crate::progress::LogWriter)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -538,13 +679,9 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err @ Error::Usage(_)) => {
-            eprintln!("error: {err}");
-            ExitCode::from(2)
-        }
         Err(err) => {
             eprintln!("error: {err}");
-            ExitCode::FAILURE
+            exit_code(&err)
         }
     }
 }
@@ -608,6 +745,91 @@ mod tests {
         ] {
             crawl_flag(flag, value).unwrap_or_else(|err| panic!("{flag} {value}: {err}"));
         }
+    }
+
+    #[test]
+    fn every_option_of_every_subcommand_has_help() {
+        let command = <Cli as clap::CommandFactory>::command();
+        let mut missing = Vec::new();
+        for sub in command.get_subcommands() {
+            if sub.get_about().is_none() {
+                missing.push(sub.get_name().to_string());
+            }
+            for arg in sub.get_arguments() {
+                if arg.get_help().is_none() && !["help", "version"].contains(&arg.get_id().as_str())
+                {
+                    missing.push(format!("{} {}", sub.get_name(), arg.get_id()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+    }
+
+    #[test]
+    fn crawl_starts_exclude_each_other_in_clap() {
+        let starts: [&[&str]; 5] = [
+            &["--packages", "six"],
+            &["--packages-file", "f"],
+            &["-r", "r.txt"],
+            &["--all"],
+            &["--since", "yesterday"],
+        ];
+        for (at, first) in starts.iter().enumerate() {
+            for second in &starts[at + 1..] {
+                let mut args = vec!["mach-nix-crawler", "crawl", "--state", "s"];
+                args.extend(*first);
+                args.extend(*second);
+                let err = Cli::try_parse_from(&args).expect_err("two starts");
+                assert_eq!(
+                    err.kind(),
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "{args:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn quiet_and_verbose_are_global_and_counted() {
+        let cli = Cli::try_parse_from(["mach-nix-crawler", "stats", "--state", "s", "-vv"])
+            .expect("parses");
+        assert_eq!((cli.quiet, cli.verbose), (0, 2));
+        assert_eq!(level(cli.quiet, cli.verbose), "debug,crawler=trace");
+        let cli = Cli::try_parse_from(["mach-nix-crawler", "-q", "stats", "--state", "s"])
+            .expect("parses");
+        assert_eq!(level(cli.quiet, cli.verbose), "warn");
+        assert_eq!(level(2, 0), "error");
+        assert_eq!(level(0, 0), "info");
+        assert_eq!(level(0, 1), "info,crawler=debug");
+        assert_eq!(level(0, 3), "trace");
+        assert!(Cli::try_parse_from(["mach-nix-crawler", "-q", "-v", "man"]).is_err());
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_unless_forced_or_refused() {
+        assert!(colour(None, None, true));
+        assert!(!colour(None, None, false));
+        assert!(!colour(Some("1"), None, true));
+        assert!(!colour(Some("1"), Some("1"), true));
+        assert!(colour(Some(""), None, true), "an empty NO_COLOR is unset");
+        assert!(colour(None, Some("1"), false));
+        assert!(!colour(None, Some("0"), false));
+        assert!(!colour(None, Some(""), false));
+    }
+
+    #[test]
+    fn did_you_mean_takes_the_closest_name_within_reach() {
+        let known: Vec<String> = ["httpx", "requests", "six", "attrs"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(did_you_mean("htpx", &known).as_deref(), Some("httpx"));
+        assert_eq!(
+            did_you_mean("reqeusts", &known).as_deref(),
+            Some("requests")
+        );
+        assert_eq!(did_you_mean("sx", &known).as_deref(), Some("six"));
+        assert_eq!(did_you_mean("numpy", &known), None);
+        assert_eq!(did_you_mean("abc", &known), None);
     }
 
     #[test]

@@ -120,6 +120,9 @@ pub struct CrawlReport {
     pub files: u64,
     pub files_examined: u64,
     pub files_reused: u64,
+    /// Projects crawled before whose page was read again in full because the index sent no
+    /// ETag for it (so it could not answer 304 Not Modified).
+    pub reread_without_etag: u64,
 }
 
 /// The outcome of one project's task.
@@ -268,7 +271,14 @@ impl Crawler {
             ""
         };
         let version = format!("{EXTRACTOR_VERSION}{builds}");
-        if state.meta("extractor_version")?.as_deref() != Some(version.as_str()) {
+        let previous = state.meta("extractor_version")?;
+        let etags_forgotten = previous.as_deref() != Some(version.as_str());
+        if etags_forgotten {
+            if let Some(previous) = previous {
+                tracing::info!(
+                    "extractor {previous} -> {version}: every project page is read again once"
+                );
+            }
             state.forget_etags()?;
             state.set_meta("extractor_version", &version)?;
         }
@@ -285,7 +295,14 @@ impl Crawler {
             resumed: run.resumed,
             ..CrawlReport::default()
         };
-        let mut progress = Progress::new(self.options.progress_every);
+        let mut progress = Progress::new(self.options.progress_every, self.options.with_deps);
+        let (done, total) = state.run_counts(&run)?;
+        progress.update(done, total, 0, self.client.counters(), &HashSet::new());
+        // The heartbeat while projects run: requests, bytes/s, projects in flight.
+        let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // Projects crawled before with no ETag stored: a full read is no news of a change.
+        let mut without_etag: HashSet<String> = HashSet::new();
         let mut queue: VecDeque<String> = state.pending(&run)?.into();
         let mut in_flight: HashSet<String> = HashSet::new();
         let mut tasks: JoinSet<(String, ProjectResult)> = JoinSet::new();
@@ -297,6 +314,13 @@ impl Crawler {
                     continue;
                 }
                 let row = state.project(&name)?;
+                if !etags_forgotten
+                    && row
+                        .as_ref()
+                        .is_some_and(|row| row.status == "ok" && row.etag.is_none())
+                {
+                    without_etag.insert(name.clone());
+                }
                 let etag = row
                     .filter(|row| row.status == "ok")
                     .and_then(|row| row.etag);
@@ -337,6 +361,9 @@ impl Crawler {
                         state.save_partial(&name, &records)?;
                     }
                     joined = tasks.join_next() => break joined,
+                    _ = heartbeat.tick() => {
+                        progress.tick(report.releases, self.client.counters(), &in_flight);
+                    }
                 }
             };
             while let Ok((name, records)) = partial_receiver.try_recv() {
@@ -364,11 +391,17 @@ impl Crawler {
                         commit.enqueue = self.in_shard(dependency_keys(&commit.files, &extras));
                     }
                     state.commit_project(Some(&run), &commit)?;
+                    tracing::debug!(
+                        project = %name,
+                        "crawled: {releases} releases, {} files ({examined} examined, {reused} reused)",
+                        commit.files.len()
+                    );
                     report.projects += 1;
                     report.releases += releases;
                     report.files += commit.files.len() as u64;
                     report.files_examined += examined;
                     report.files_reused += reused;
+                    report.reread_without_etag += u64::from(without_etag.remove(&name));
                 }
                 ProjectResult::Unchanged => {
                     let enqueue = if self.options.with_deps {
@@ -378,9 +411,11 @@ impl Crawler {
                         Vec::new()
                     };
                     state.commit_unchanged(&run, &name, &enqueue)?;
+                    tracing::debug!(project = %name, "unchanged (304 to its ETag)");
                     report.unchanged += 1;
                 }
                 ProjectResult::Missing(reason) => {
+                    tracing::debug!(project = %name, "missing: {reason}");
                     state.commit_failure(&run, &name, "missing", &reason)?;
                     report.missing.push(name.clone());
                 }
@@ -400,11 +435,16 @@ impl Crawler {
             // Counting the queue costs a scan: only when a report is due.
             if progress.due() {
                 let (done, total) = state.run_counts(&run)?;
-                progress.update(done, total, report.releases, self.client.counters());
+                progress.update(
+                    done,
+                    total,
+                    report.releases,
+                    self.client.counters(),
+                    &in_flight,
+                );
             }
         }
-        let (done, total) = state.run_counts(&run)?;
-        progress.finish(done, total, report.releases, self.client.counters());
+        progress.finish();
         state.finish_run(&run)?;
         Ok(report)
     }

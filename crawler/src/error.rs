@@ -85,6 +85,10 @@ pub enum Error {
     Requirements(#[from] mach_nix_requirements::Error),
     #[error("{0}")]
     Usage(String),
+    /// Projects the command named that the index does not have (exit code 3): each with the
+    /// closest known name, if one is close enough to be a typo.
+    #[error("{}", not_on_index(.0))]
+    NotOnIndex(Vec<(String, Option<String>)>),
     #[error("{project}: {source}")]
     Extract {
         project: String,
@@ -111,4 +115,24 @@ fn chain(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     crate::pypi::client::redact_text(&text)
+}
+
+/// "N requested projects are not on the index:", one name a line, with "did you mean" and what to do.
+fn not_on_index(missing: &[(String, Option<String>)]) -> String {
+    let mut text = if missing.len() == 1 {
+        "1 requested project is not on the index:".to_string()
+    } else {
+        format!("{} requested projects are not on the index:", missing.len())
+    };
+    for (name, suggestion) in missing {
+        text.push_str(&format!("\n  {name}"));
+        if let Some(suggestion) = suggestion {
+            text.push_str(&format!(" (did you mean {suggestion}?)"));
+        }
+    }
+    text.push_str(
+        "\nfix the spelling, or point --index-url at the index that has them; \
+         the other projects were crawled",
+    );
+    text
 }

@@ -96,6 +96,8 @@ struct Shared {
     endless_sent: u64,
     /// When each endless body started.
     endless_starts: Vec<std::time::Instant>,
+    /// Simple pages without an ETag (as PyPI answers from some networks), so never 304.
+    no_etags: bool,
 }
 
 pub struct FakePypi {
@@ -188,6 +190,11 @@ impl FakePypi {
     /// Require this `Authorization` header of every request (401 without it).
     pub fn require_authorization(&self, header: &str) {
         self.shared.lock().expect("lock").authorization = Some(header.to_string());
+    }
+
+    /// Send no ETag with simple pages (and so never 304), or send them again.
+    pub fn send_etags(&self, send: bool) {
+        self.shared.lock().expect("lock").no_etags = !send;
     }
 
     /// Serve the synthetic file `filename` as a body that never ends.
@@ -523,6 +530,9 @@ fn route(request: &Request, port: u16, shared: &Mutex<Shared>) -> Response {
         let Some(body) = simple_page(name, port, shared) else {
             return not_found();
         };
+        if shared.lock().expect("lock").no_etags {
+            return response(200, "application/vnd.pypi.simple.v1+json", body);
+        }
         let etag = format!("\"{}\"", &sha256_hex(&body)[..16]);
         if request.headers.get("if-none-match") == Some(&etag) {
             let mut answer = response(304, "application/vnd.pypi.simple.v1+json", Vec::new());
