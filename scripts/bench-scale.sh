@@ -43,6 +43,7 @@ json_field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['
 
 /usr/bin/time -f '%e %M' -o "$out/generate.time" "$gen" --state "$state" --scale "$scale" --seed "$seed"
 read -r gen_s gen_kb < "$out/generate.time"
+state_size=$(du -sh "$state" | cut -f1)
 /usr/bin/time -f '%e %M' -o "$out/publish.time" "$bin" publish-db --state "$state" --out "$tree" > "$out/publish.out"
 read -r pub_s pub_kb < "$out/publish.time"
 content > "$out/before.txt"
@@ -62,7 +63,7 @@ day_files=$(( $(json_field files) - files ))
 
 {
   echo "scale $scale (seed $seed): $projects projects, $releases releases, $files files"
-  echo "state: $(du -sh "$state" | cut -f1) written in ${gen_s}s (peak RSS $((gen_kb / 1024)) MiB)"
+  echo "state: $state_size written in ${gen_s}s (peak RSS $((gen_kb / 1024)) MiB)"
   echo "publish-db: ${pub_s}s wall, peak RSS $((pub_kb / 1024)) MiB"
   echo "published: $total bytes, $(awk -v t="$total" -v f="$files" 'BEGIN {printf "%.1f", t / f}') bytes per file"
   echo "manifest: $manifest"

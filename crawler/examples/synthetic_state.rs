@@ -589,7 +589,12 @@ fn add_day(state: &mut State, day: u64, args: &Args) -> Result<(u64, u64), BoxEr
             .collect();
         let mut version = last.version.clone();
         for k in 0..count {
-            let next = next_version(&version);
+            // Upload times cap at the generator's last day, so the newest upload need not be the
+            // highest version: skip versions the project already has.
+            let mut next = next_version(&version);
+            while files.iter().any(|file| file.version == next) {
+                next = next_version(&next);
+            }
             let time = newest + i64::try_from(day)? * DAY + i64::try_from(k)?;
             for old in &template {
                 let mut new = file(
