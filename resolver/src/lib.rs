@@ -1,8 +1,9 @@
 //! The resolver side of mach-nix: reads a pinned snapshot, resolves requirements with pubgrub
 //! offline, and writes lock files and Nix expressions.
 //!
-//! Slim on purpose: no async runtime, no HTTP client (never tokio/reqwest), and never the
-//! crawler; it depends on `db-format` for every PyPI value.
+//! Slim on purpose: no async runtime (never tokio/reqwest; [`fetch`] uses the blocking `ureq`
+//! with rustls to fetch snapshot blobs by hash), and never the crawler; it depends on
+//! `db-format` for every PyPI value.
 //!
 //! Modules: [`input`] (requirements.txt and pyproject.toml as pip reads them), [`target`]
 //! (marker environment and wheel tags of a Nix system × CPython version), [`provider`]
@@ -28,6 +29,7 @@ pub mod cli;
 /// Conda channels: resolving conda match specs against a snapshot's conda records.
 pub mod conda;
 pub mod db;
+pub mod fetch;
 pub mod input;
 pub mod output;
 pub mod provider;
