@@ -87,6 +87,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fetch a pinned snapshot from its mirrors into the cache, for offline and air-gapped use:
+    /// its manifest and pages, with `--all` every shard, with `--pack` one pack file. (`gen`
+    /// caches exactly what its resolution reads: run it once online to prepare one project.)
+    Fetch {
+        /// The pin: sha256:HEX.
+        pin: String,
+        /// The snapshot directory looked in before the mirrors (default: $MACH_NIX_DB_DIR,
+        /// else ~/.cache/mach-nix/snapshots).
+        #[arg(long)]
+        db_dir: Option<PathBuf>,
+        /// A mirror to fetch from (repeatable, tried in order). Default: $MACH_NIX_DB_URL.
+        #[arg(long = "db-url", value_name = "URL")]
+        db_url: Vec<String>,
+        /// Fetch and check every page and shard, not only the manifest and pages.
+        #[arg(long)]
+        all: bool,
+        /// Also write the whole snapshot as one pack file here (implies --all); `--db FILE`
+        /// and Nix read it offline.
+        #[arg(long, value_name = "FILE")]
+        pack: Option<PathBuf>,
+    },
     /// Print a shell completion script for mach-nix (e.g. `mach-nix completions bash >
     /// ~/.local/share/bash-completion/completions/mach-nix`).
     Completions {
@@ -117,6 +138,51 @@ struct DbArgs {
     /// (default: $MACH_NIX_DB_DIR, else ~/.cache/mach-nix/snapshots).
     #[arg(long)]
     db_dir: Option<PathBuf>,
+    /// A mirror of published snapshots (an https:// or file:// base URL, or a directory) that
+    /// `--db sha256:HEX` fetches the pin's manifest and only the shards it needs from, each
+    /// checked against its hash and cached (repeatable: tried in order). Default:
+    /// $MACH_NIX_DB_URL (space- or comma-separated).
+    #[arg(long = "db-url", value_name = "URL")]
+    db_url: Vec<String>,
+    /// Never fetch: use only the snapshot directory and the cache ($MACH_NIX_CACHE_DIR, else
+    /// ~/.cache/mach-nix).
+    #[arg(long)]
+    offline: bool,
+}
+
+impl DbArgs {
+    /// The cache in front of the mirrors, as the snapshot's blob source; `None` when there is
+    /// neither a cache directory nor a mirror.
+    fn store(&self) -> Result<Option<crate::fetch::Store>, CliError> {
+        let env = std::env::var(crate::fetch::DB_URL_ENV).ok();
+        let mirrors = crate::fetch::Mirror::list(&self.db_url, env.as_deref())?;
+        let Some(cache) = crate::fetch::default_cache_dir() else {
+            return Ok(None);
+        };
+        Ok(Some(crate::fetch::Store::new(cache, mirrors, self.offline)))
+    }
+
+    /// Open the snapshot these arguments name (see [`crate::db::open`]), fetching what is
+    /// missing through [`DbArgs::store`].
+    fn open(&self) -> Result<(Snapshot, SnapshotPin), CliError> {
+        let dir = self.db_dir.clone().unwrap_or_else(crate::db::default_dir);
+        let store = self.store()?;
+        let source = store
+            .clone()
+            .map(|store| Box::new(store) as Box<dyn db_format::blob::BlobSource>);
+        let (snapshot, pin) = crate::db::open(self.db.as_deref(), &dir, source)?;
+        log_snapshot(self, &dir, &snapshot, &pin);
+        if let Some(store) = store {
+            let stats = store.stats();
+            if stats.requests > 0 || stats.cache_hits > 0 {
+                tracing::info!("snapshot blobs: {stats}");
+            }
+            for note in store.notes() {
+                tracing::info!("{note}");
+            }
+        }
+        Ok((snapshot, pin))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -175,6 +241,14 @@ enum CliError {
     Provider(#[from] crate::provider::ProviderError),
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
+    #[error(transparent)]
+    Mirror(#[from] crate::fetch::ConfigError),
+    #[error("snapshot sha256:{pin}: {source}")]
+    Fetch {
+        pin: String,
+        #[source]
+        source: db_format::Error,
+    },
     #[error(transparent)]
     Resolve(#[from] crate::report::ResolveError),
     #[error(transparent)]
@@ -350,6 +424,14 @@ fn protected_paths(
                 .clone()
                 .unwrap_or_else(crate::db::default_dir);
             protected.push(("the snapshot", dir.join(format!("{}.mnxdb", pin.sha256))));
+            if let Some(hash) = db_format::blob::BlobHash::from_hex(&pin.sha256) {
+                for kind in [
+                    db_format::blob::BlobKind::Manifest,
+                    db_format::blob::BlobKind::Pack,
+                ] {
+                    protected.push(("the snapshot", dir.join(kind.path(&hash))));
+                }
+            }
             protected.push(("the snapshot directory's pointer", dir.join("latest")));
         }
     }
@@ -412,13 +494,7 @@ fn prepare(args: &ResolveArgs, providers_spec: Option<&str>) -> Result<Prepared,
         max_steps: args.max_steps,
     };
     let (input, text) = read_input(&args.requirements, &args.extras)?;
-    let dir = args
-        .db
-        .db_dir
-        .clone()
-        .unwrap_or_else(crate::db::default_dir);
-    let (snapshot, pin) = crate::db::open(args.db.db.as_deref(), &dir, None)?;
-    log_snapshot(&args.db, &dir, &snapshot, &pin);
+    let (snapshot, pin) = args.db.open()?;
     Ok((options, input, text, snapshot, pin))
 }
 
@@ -438,6 +514,55 @@ fn log_snapshot(db: &DbArgs, dir: &Path, snapshot: &Snapshot, pin: &SnapshotPin)
         meta.release_count,
         meta.file_count
     );
+}
+
+/// `mach-nix fetch`: the pinned snapshot into the cache (and optionally a pack); prints what it
+/// holds and where.
+fn fetch(args: DbArgs, all: bool, pack: Option<&Path>) -> Result<(), CliError> {
+    let spec = args.db.clone().unwrap_or_default();
+    if !spec.starts_with("sha256:") {
+        return Err(crate::db::DbError::BadHash(spec).into());
+    }
+    let (snapshot, pin) = args.open()?;
+    let failed = |source| CliError::Fetch {
+        pin: pin.sha256.clone(),
+        source,
+    };
+    // Every page is fetched here (the list of blobs comes from them).
+    let blobs = snapshot.blobs().map_err(failed)?;
+    if all {
+        snapshot.verify().map_err(failed)?;
+    }
+    if let Some(path) = pack {
+        db_format::atomic::write_with(path, |file| {
+            let mut out = std::io::BufWriter::new(file);
+            snapshot
+                .write_pack(&mut out)
+                .map_err(std::io::Error::other)?;
+            out.flush()
+        })
+        .map_err(|err| CliError::Io {
+            path: err.path,
+            source: err.source,
+        })?;
+    }
+    let bytes: u64 = blobs.iter().map(|(_, _, size)| size).sum();
+    let meta = snapshot.meta();
+    let text = format!(
+        "sha256:{}: {} projects, {} files; {} blobs ({bytes} bytes){}{}\n",
+        pin.sha256,
+        meta.project_count,
+        meta.file_count,
+        blobs.len(),
+        if all {
+            ", every one fetched and checked"
+        } else {
+            "; manifest and pages fetched"
+        },
+        pack.map(|path| format!("; pack written to {}", path.display()))
+            .unwrap_or_default(),
+    );
+    emit(None, &text)
 }
 
 /// Resolve as `gen` and `env` do, once it is clear that `outputs` replace no input; returns the
@@ -557,6 +682,22 @@ fn run(cli: Cli) -> Result<(), CliError> {
             clap_complete::generate(shell, &mut Cli::command(), "mach-nix", &mut text);
             emit(None, &String::from_utf8_lossy(&text))
         }
+        Command::Fetch {
+            pin,
+            db_dir,
+            db_url,
+            all,
+            pack,
+        } => fetch(
+            DbArgs {
+                db: Some(pin),
+                db_dir,
+                db_url,
+                offline: false,
+            },
+            all || pack.is_some(),
+            pack.as_deref(),
+        ),
         Command::Man => {
             let mut text = Vec::new();
             clap_mangen::Man::new(Cli::command())
@@ -602,9 +743,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             env(&dir, &resolve)
         }
         Command::Show { name, db, json } => {
-            let dir = db.db_dir.clone().unwrap_or_else(crate::db::default_dir);
-            let (snapshot, pin) = crate::db::open(db.db.as_deref(), &dir, None)?;
-            log_snapshot(&db, &dir, &snapshot, &pin);
+            let (snapshot, pin) = db.open()?;
             let project = crate::show::lookup(&snapshot, &pin, &name)?;
             let text = if json {
                 format!("{:#}\n", crate::show::to_json(&project, &pin))

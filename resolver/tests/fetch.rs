@@ -553,3 +553,178 @@ fn credentials_are_sent_but_never_shown() {
     let bad = Mirror::parse("gopher://user:s3cret-token@host/").expect_err("bad scheme");
     assert!(!bad.to_string().contains("s3cret"), "{bad}");
 }
+
+mod common;
+
+/// `universe` published as a sharded tree under `root` (as `publish-db` lays it out); returns
+/// the pin and the blobs by hash.
+fn publish_universe(root: &Path, universe: &common::Universe) -> (String, db_format::MemorySink) {
+    let single = common::snapshot(universe);
+    let mut sink = db_format::MemorySink::default();
+    let mut writer = db_format::ShardedWriter::new(&mut sink, single.meta().clone(), None);
+    for project in single.projects() {
+        writer
+            .add_project(&project.expect("project reads"))
+            .expect("project writes");
+    }
+    let (_, stats) = writer.finish().expect("snapshot written");
+    for (hash, (kind, bytes)) in &sink.blobs {
+        put(root, *kind, hash, bytes);
+    }
+    (stats.manifest.to_hex(), sink)
+}
+
+/// `mach-nix ARGS` with its cache in `cache` and no mirror from the environment.
+fn mach_nix(cache: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mach-nix"))
+        .args(args)
+        .env("MACH_NIX_CACHE_DIR", cache)
+        .env_remove(resolver::fetch::DB_URL_ENV)
+        .env_remove("MACH_NIX_DB_DIR")
+        .output()
+        .expect("mach-nix runs")
+}
+
+/// The lines of a generated lock without its comment header (which repeats the command line).
+fn body(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "mach-nix failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+// A user with only a pin and a mirror URL gets the lock the publisher gets from the pack; the
+// second run is offline from the cache; `fetch --pack` writes a pack that resolves the same.
+#[test]
+fn gen_by_pin_from_a_mirror_then_offline_then_from_a_fetched_pack() {
+    let tree = tempfile::tempdir().expect("tree");
+    let work = tempfile::tempdir().expect("work");
+    let universe = common::universe(&[
+        ("app", "1.0", &["lib>=1"]),
+        ("lib", "1.0", &[]),
+        ("lib", "2.0", &["extra-dep"]),
+        ("extra-dep", "0.5", &[]),
+        ("unrelated", "3.0", &[]),
+    ]);
+    let (pin, sink) = publish_universe(tree.path(), &universe);
+    let manifest = BlobHash::from_hex(&pin).expect("pin");
+    let reference_pack = work.path().join("reference.mnxpack");
+    let snapshot = db_format::Snapshot::from_source(&manifest, Box::new(sink)).expect("opens");
+    let mut pack = Vec::new();
+    snapshot.write_pack(&mut pack).expect("pack");
+    std::fs::write(&reference_pack, pack).expect("write pack");
+    let requirements = work.path().join("requirements.txt");
+    std::fs::write(&requirements, "app\n").expect("requirements");
+    let empty_dir = work.path().join("no-snapshots");
+    std::fs::create_dir(&empty_dir).expect("dir");
+    let req = requirements.to_str().expect("utf-8 path");
+    let db = format!("sha256:{pin}");
+    let dir = empty_dir.to_str().expect("utf-8 path");
+    let gen_args = [
+        "gen",
+        "-r",
+        req,
+        "--format",
+        "requirements",
+        "--db-dir",
+        dir,
+    ];
+
+    let publisher_cache = work.path().join("publisher-cache");
+    let expected = body(&mach_nix(
+        &publisher_cache,
+        &[
+            &gen_args[..],
+            &["--db", reference_pack.to_str().expect("utf-8")],
+        ]
+        .concat(),
+    ));
+    assert!(expected.contains("extra-dep==0.5"), "{expected}");
+
+    let server = Server::serve(tree.path());
+    let cache = work.path().join("cache");
+    let cold = mach_nix(
+        &cache,
+        &[&gen_args[..], &["--db", &db, "--db-url", &server.url]].concat(),
+    );
+    assert_eq!(
+        body(&cold),
+        expected,
+        "the mirror gives the publisher's lock"
+    );
+    let cold_requests = server.requests().len();
+    assert!(cold_requests >= 2, "manifest and shards were fetched");
+
+    let offline = mach_nix(
+        &cache,
+        &[
+            &gen_args[..],
+            &["--db", &db, "--offline", "--db-url", &server.url],
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        body(&offline),
+        expected,
+        "the cache alone gives the same lock"
+    );
+    let warm = mach_nix(
+        &cache,
+        &[&gen_args[..], &["--db", &db, "--db-url", &server.url]].concat(),
+    );
+    assert_eq!(body(&warm), expected);
+    assert_eq!(
+        server.requests().len(),
+        cold_requests,
+        "warm runs ask nothing"
+    );
+
+    let fresh_cache = work.path().join("fresh-cache");
+    let pack_path = work.path().join("fetched.mnxpack");
+    let fetched = mach_nix(
+        &fresh_cache,
+        &[
+            "fetch",
+            &db,
+            "--db-dir",
+            dir,
+            "--db-url",
+            &server.url,
+            "--pack",
+            pack_path.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        fetched.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fetched.stderr)
+    );
+    assert!(String::from_utf8_lossy(&fetched.stdout).contains(&pin));
+    let from_pack = mach_nix(
+        &fresh_cache,
+        &[&gen_args[..], &["--db", pack_path.to_str().expect("utf-8")]].concat(),
+    );
+    assert_eq!(
+        body(&from_pack),
+        expected,
+        "the fetched pack resolves the same"
+    );
+
+    let unknown = format!("sha256:{}", "0".repeat(64));
+    let missing = mach_nix(
+        &work.path().join("other-cache"),
+        &[&gen_args[..], &["--db", &unknown, "--db-url", &server.url]].concat(),
+    );
+    assert_eq!(missing.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains(&"0".repeat(64)) && stderr.contains(&server.url),
+        "{stderr}"
+    );
+}
