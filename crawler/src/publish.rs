@@ -29,6 +29,7 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use db_format::atomic::{TEMP_PREFIX, make_readable};
 use db_format::blob::{BlobHash, BlobKind, DirSource, INDEX_JSON, LATEST};
 use db_format::{
     BlobSink, DependencyRecord, File, Project, Release, ShardedWriter, Snapshot, SnapshotMeta,
@@ -170,9 +171,8 @@ fn io_at(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Temporary files in the tree start with this; a killed publish may leave some behind.
-const TEMP_PREFIX: &str = ".publish-";
-
+/// A temporary file in `dir`, named with the shared prefix so that one a killed publish left
+/// behind is recognised and removed.
 fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
     tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
@@ -217,30 +217,12 @@ fn sha256_of_file(path: &Path) -> Result<String> {
 
 /// Write `bytes` to `path` atomically: a temporary file, fsync, rename, fsync of the directory.
 fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = temp_in(dir)?;
-    temp.write_all(bytes).map_err(io_at(path))?;
-    make_readable(temp.as_file()).map_err(io_at(path))?;
-    temp.as_file().sync_all().map_err(io_at(path))?;
-    temp.persist(path).map_err(|err| io_at(path)(err.error))?;
-    sync_dir(dir)
-}
-
-/// Published files are for everyone to read (temporary files start private).
-fn make_readable(file: &std::fs::File) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    #[cfg(not(unix))]
-    let _ = file;
-    Ok(())
+    db_format::atomic::write(path, bytes)
+        .map_err(|err| Error::Io(std::io::Error::new(err.source.kind(), err.to_string())))
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
-    fs_err::File::open(dir)?.sync_all()?;
-    Ok(())
+    db_format::atomic::sync_dir(dir).map_err(io_at(dir))
 }
 
 /// The published tree as the writer's sink: new blobs are written (temporary file, fsync,

@@ -78,7 +78,7 @@ fn check_published(out: &Path, context: &str) {
             .expect("named")
             .to_string_lossy()
             .into_owned();
-        if name.starts_with(".publish-") {
+        if name.starts_with(db_format::atomic::TEMP_PREFIX) {
             continue;
         }
         assert_eq!(
@@ -228,10 +228,10 @@ fn temp_files(out: &Path) -> Vec<String> {
             let path = entry.expect("entry").path();
             if path.is_dir() {
                 dirs.push(path);
-            } else if path
-                .file_name()
-                .is_some_and(|name| name.to_string_lossy().starts_with(".publish-"))
-            {
+            } else if path.file_name().is_some_and(|name| {
+                name.to_string_lossy()
+                    .starts_with(db_format::atomic::TEMP_PREFIX)
+            }) {
                 found.push(path.display().to_string());
             }
         }

@@ -1,7 +1,7 @@
 //! `merge-state` end to end with recorded responses: the case where a state crawled without
 //! builds (`sdist-needs-build`) met one crawled with `--build-sdists` (`build`), and the merge
-//! kept the weaker record (seen with pycrypto 2.6.1; here the recorded `sampletext` sdist,
-//! which only a build can tell about). Needs `bwrap` like `tests/build_crawl.rs`.
+//! kept the weaker record (seen with pycrypto 2.6.1; here the recorded `sampletext` sdist
+//! without its egg-info, which only a build can tell about). Needs `bwrap` like `tests/build_crawl.rs`.
 
 mod support;
 
@@ -52,7 +52,12 @@ fn copy_state(from: &Path, to: &Path) {
 #[test]
 fn merging_a_built_state_gives_the_built_record_in_either_order() {
     let server = FakePypi::start();
-    server.add_project("sampletext", vec![recorded("sampletext-0.1.0.0.2.tar.gz")]);
+    // Without its egg-info only a build can tell the sdist's dependencies.
+    let (name, bytes) = recorded("sampletext-0.1.0.0.2.tar.gz");
+    server.add_project(
+        "sampletext",
+        vec![(name, support::without_egg_info(&bytes))],
+    );
     server.add_project(
         "setuptools",
         vec![recorded("wheels/setuptools-68.2.2-py3-none-any.whl")],

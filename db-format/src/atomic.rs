@@ -55,7 +55,9 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-fn make_readable(file: &std::fs::File) -> std::io::Result<()> {
+/// Make a file readable by everyone (0644): temporary files start private, published and
+/// generated files are for everyone to read.
+pub fn make_readable(file: &std::fs::File) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -24,7 +24,7 @@
 use std::path::{Path, PathBuf};
 
 use db_format::Snapshot;
-use db_format::blob::{BlobHash, BlobKind, BlobSource, DirSource, LATEST};
+use db_format::blob::{BlobError, BlobHash, BlobKind, BlobSource, DirSource, LATEST};
 use sha2::{Digest, Sha256};
 
 use crate::resolution::SnapshotPin;
@@ -42,10 +42,16 @@ pub enum DbError {
     BadHash(String),
     #[error(
         "snapshot sha256:{hash} is not in {} (looked for manifests/{hash}, packs/{hash}.mnxpack \
-         and {hash}.mnxdb); fetch it or pass --db-dir",
-        dir.display()
+         and {hash}.mnxdb){}; fetch it (--db-url MIRROR, or `mach-nix fetch`) or pass --db-dir",
+        dir.display(),
+        elsewhere.as_deref().map(|detail| format!(", nor elsewhere: {detail}")).unwrap_or_default()
     )]
-    NotFound { hash: String, dir: PathBuf },
+    NotFound {
+        hash: String,
+        dir: PathBuf,
+        /// Why the blob source (cache, mirrors) did not have it either, if one was asked.
+        elsewhere: Option<String>,
+    },
     #[error("{}: its sha256 is {actual}, not {expected}: the file is damaged or not that snapshot; fetch it again", path.display())]
     HashMismatch {
         path: PathBuf,
@@ -134,9 +140,27 @@ fn open_pinned(
 ) -> Result<(Snapshot, SnapshotPin), DbError> {
     let hex = hash.to_hex();
     let sharded = |source: Box<dyn BlobSource>| {
-        let snapshot = Snapshot::from_source(hash, source).map_err(|source| DbError::Sharded {
-            hash: hex.clone(),
-            source,
+        let snapshot = Snapshot::from_source(hash, source).map_err(|source| match source {
+            // The pin itself is unknown to every place asked: say where the user can get it.
+            db_format::Error::Blob(blob)
+                if matches!(
+                    *blob,
+                    BlobError::Missing {
+                        kind: BlobKind::Manifest,
+                        ..
+                    }
+                ) =>
+            {
+                DbError::NotFound {
+                    hash: hex.clone(),
+                    dir: dir.to_owned(),
+                    elsewhere: Some(blob.to_string()),
+                }
+            }
+            source => DbError::Sharded {
+                hash: hex.clone(),
+                source,
+            },
         })?;
         let pin = pin_of(&snapshot, hex.clone());
         Ok((snapshot, pin))
@@ -166,6 +190,7 @@ fn open_pinned(
         None => Err(DbError::NotFound {
             hash: hex,
             dir: dir.to_owned(),
+            elsewhere: None,
         }),
     }
 }
