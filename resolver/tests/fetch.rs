@@ -728,3 +728,75 @@ fn gen_by_pin_from_a_mirror_then_offline_then_from_a_fetched_pack() {
         "{stderr}"
     );
 }
+
+// A damaged byte never reaches an output: every byte of a pinned pack flipped in turn, `gen`
+// either refuses the snapshot (exit 2) or writes exactly the clean lock.
+#[test]
+fn no_flipped_byte_of_a_pinned_pack_changes_the_lock() {
+    let tree = tempfile::tempdir().expect("tree");
+    let work = tempfile::tempdir().expect("work");
+    let universe = common::universe(&[
+        ("app", "1.0", &["lib>=1"]),
+        ("lib", "1.0", &[]),
+        ("lib", "2.0", &["extra-dep"]),
+        ("extra-dep", "0.5", &[]),
+        ("unrelated", "3.0", &[]),
+    ]);
+    let (pin, sink) = publish_universe(tree.path(), &universe);
+    let manifest = BlobHash::from_hex(&pin).expect("pin");
+    let snapshot = db_format::Snapshot::from_source(&manifest, Box::new(sink)).expect("opens");
+    let mut clean = Vec::new();
+    snapshot.write_pack(&mut clean).expect("pack");
+    let dir = work.path().join("snapshots");
+    let pack = dir.join(BlobKind::Pack.path(&manifest));
+    std::fs::create_dir_all(pack.parent().expect("parent")).expect("dirs");
+    let requirements = work.path().join("requirements.txt");
+    std::fs::write(&requirements, "app\n").expect("requirements");
+    let cache = work.path().join("cache");
+    let db = format!("sha256:{pin}");
+    let args = [
+        "gen",
+        "-r",
+        requirements.to_str().expect("utf-8"),
+        "--format",
+        "requirements",
+        "--db",
+        &db,
+        "--db-dir",
+        dir.to_str().expect("utf-8"),
+        "--offline",
+    ];
+    std::fs::write(&pack, &clean).expect("write pack");
+    let expected = mach_nix(&cache, &args);
+    assert!(
+        expected.status.success(),
+        "{}",
+        String::from_utf8_lossy(&expected.stderr)
+    );
+    let (mut refused, mut same) = (0, 0);
+    for offset in 0..clean.len() {
+        let mut damaged = clean.clone();
+        damaged[offset] ^= 0x10;
+        std::fs::write(&pack, &damaged).expect("write damaged pack");
+        let out = mach_nix(&cache, &args);
+        if out.status.success() {
+            assert_eq!(
+                out.stdout, expected.stdout,
+                "byte {offset} changed the lock"
+            );
+            same += 1;
+        } else {
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "byte {offset}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            refused += 1;
+        }
+    }
+    assert!(
+        refused > 0 && refused + same == clean.len(),
+        "{refused} refused, {same} same"
+    );
+}
