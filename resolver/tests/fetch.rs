@@ -556,10 +556,17 @@ fn credentials_are_sent_but_never_shown() {
 
 mod common;
 
-/// `universe` published as a sharded tree under `root` (as `publish-db` lays it out); returns
-/// the pin and the blobs by hash.
-fn publish_universe(root: &Path, universe: &common::Universe) -> (String, db_format::MemorySink) {
-    let single = common::snapshot(universe);
+/// A small universe (app → lib → extra-dep, and an unrelated project) published as a sharded
+/// tree under `root`, as `publish-db` lays it out; returns the pin and the same snapshot as a pack.
+fn publish_sample(root: &Path) -> (String, Vec<u8>) {
+    let universe = common::universe(&[
+        ("app", "1.0", &["lib>=1"]),
+        ("lib", "1.0", &[]),
+        ("lib", "2.0", &["extra-dep"]),
+        ("extra-dep", "0.5", &[]),
+        ("unrelated", "3.0", &[]),
+    ]);
+    let single = common::snapshot(&universe);
     let mut sink = db_format::MemorySink::default();
     let mut writer = db_format::ShardedWriter::new(&mut sink, single.meta().clone(), None);
     for project in single.projects() {
@@ -571,7 +578,11 @@ fn publish_universe(root: &Path, universe: &common::Universe) -> (String, db_for
     for (hash, (kind, bytes)) in &sink.blobs {
         put(root, *kind, hash, bytes);
     }
-    (stats.manifest.to_hex(), sink)
+    let snapshot =
+        db_format::Snapshot::from_source(&stats.manifest, Box::new(sink)).expect("opens");
+    let mut pack = Vec::new();
+    snapshot.write_pack(&mut pack).expect("pack");
+    (stats.manifest.to_hex(), pack)
 }
 
 /// `mach-nix ARGS` with its cache in `cache` and no mirror from the environment.
@@ -605,19 +616,8 @@ fn body(output: &std::process::Output) -> String {
 fn gen_by_pin_from_a_mirror_then_offline_then_from_a_fetched_pack() {
     let tree = tempfile::tempdir().expect("tree");
     let work = tempfile::tempdir().expect("work");
-    let universe = common::universe(&[
-        ("app", "1.0", &["lib>=1"]),
-        ("lib", "1.0", &[]),
-        ("lib", "2.0", &["extra-dep"]),
-        ("extra-dep", "0.5", &[]),
-        ("unrelated", "3.0", &[]),
-    ]);
-    let (pin, sink) = publish_universe(tree.path(), &universe);
-    let manifest = BlobHash::from_hex(&pin).expect("pin");
+    let (pin, pack) = publish_sample(tree.path());
     let reference_pack = work.path().join("reference.mnxpack");
-    let snapshot = db_format::Snapshot::from_source(&manifest, Box::new(sink)).expect("opens");
-    let mut pack = Vec::new();
-    snapshot.write_pack(&mut pack).expect("pack");
     std::fs::write(&reference_pack, pack).expect("write pack");
     let requirements = work.path().join("requirements.txt");
     std::fs::write(&requirements, "app\n").expect("requirements");
@@ -735,18 +735,8 @@ fn gen_by_pin_from_a_mirror_then_offline_then_from_a_fetched_pack() {
 fn no_flipped_byte_of_a_pinned_pack_changes_the_lock() {
     let tree = tempfile::tempdir().expect("tree");
     let work = tempfile::tempdir().expect("work");
-    let universe = common::universe(&[
-        ("app", "1.0", &["lib>=1"]),
-        ("lib", "1.0", &[]),
-        ("lib", "2.0", &["extra-dep"]),
-        ("extra-dep", "0.5", &[]),
-        ("unrelated", "3.0", &[]),
-    ]);
-    let (pin, sink) = publish_universe(tree.path(), &universe);
+    let (pin, clean) = publish_sample(tree.path());
     let manifest = BlobHash::from_hex(&pin).expect("pin");
-    let snapshot = db_format::Snapshot::from_source(&manifest, Box::new(sink)).expect("opens");
-    let mut clean = Vec::new();
-    snapshot.write_pack(&mut clean).expect("pack");
     let dir = work.path().join("snapshots");
     let pack = dir.join(BlobKind::Pack.path(&manifest));
     std::fs::create_dir_all(pack.parent().expect("parent")).expect("dirs");
