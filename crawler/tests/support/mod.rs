@@ -802,3 +802,61 @@ pub fn without_egg_info(tar_gz: &[u8]) -> Vec<u8> {
     }
     out.into_inner().expect("tar").finish().expect("gzip")
 }
+
+/// A recorded file of `tests/data/build/` (sdists and the wheels their builds need): its name and
+/// bytes.
+fn recorded_build_file(path: &str) -> (String, Vec<u8>) {
+    let full = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/build")
+        .join(path);
+    let bytes = fs_err::read(&full)
+        .unwrap_or_else(|err| panic!("{err}: record it with scripts/record-build-sdists.sh"));
+    let name = full
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    (name, bytes)
+}
+
+/// A fake index serving the recorded `sampletext` sdist without its egg-info (so only a build
+/// can tell its dependencies: its setup.py computes them) and the setuptools and wheel wheels
+/// that build fetches from the same index.
+pub fn sampletext_index() -> FakePypi {
+    let server = FakePypi::start();
+    let (name, bytes) = recorded_build_file("sampletext-0.1.0.0.2.tar.gz");
+    server.add_project("sampletext", vec![(name, without_egg_info(&bytes))]);
+    server.add_project(
+        "setuptools",
+        vec![recorded_build_file(
+            "wheels/setuptools-68.2.2-py3-none-any.whl",
+        )],
+    );
+    server.add_project(
+        "wheel",
+        vec![recorded_build_file("wheels/wheel-0.41.3-py3-none-any.whl")],
+    );
+    server
+}
+
+/// `crawl --packages sampletext` into `state` against `server`, with `extra` flags. `tmp` is the
+/// crawler's `TMPDIR`: build environments are cached there, not in the machine's temporary
+/// directory (the fake index's port, part of their key, changes every run). Fails when the
+/// sandbox (`bwrap`) is missing, saying so.
+pub fn crawl_sampletext(server: &FakePypi, state: &Path, tmp: &Path, extra: &[&str]) {
+    let output = std::process::Command::new(bin())
+        .args(["crawl", "--state", state.to_str().expect("utf-8")])
+        .args(["--packages", "sampletext"])
+        .args(fast_flags(server))
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .env("TMPDIR", tmp)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("install-sandbox.sh"),
+        "the sandbox is missing: {stderr}"
+    );
+    assert!(output.status.success(), "{stderr}");
+}
