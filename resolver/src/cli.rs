@@ -417,22 +417,21 @@ fn protected_paths(
     match args.db.db.as_deref() {
         Some(db) if !db.starts_with("sha256:") => protected.push(("the snapshot", db.into())),
         _ => {
-            // A snapshot directory holds `HEX.mnxdb` files and `latest` (crate::db).
+            // The files a pinned snapshot may be in, and `latest` (crate::db).
             let dir = args
                 .db
                 .db_dir
                 .clone()
                 .unwrap_or_else(crate::db::default_dir);
-            protected.push(("the snapshot", dir.join(format!("{}.mnxdb", pin.sha256))));
             if let Some(hash) = db_format::blob::BlobHash::from_hex(&pin.sha256) {
-                for kind in [
-                    db_format::blob::BlobKind::Manifest,
-                    db_format::blob::BlobKind::Pack,
-                ] {
-                    protected.push(("the snapshot", dir.join(kind.path(&hash))));
+                for path in crate::db::pinned_paths(&dir, &hash) {
+                    protected.push(("the snapshot", path));
                 }
             }
-            protected.push(("the snapshot directory's pointer", dir.join("latest")));
+            protected.push((
+                "the snapshot directory's pointer",
+                dir.join(db_format::blob::LATEST),
+            ));
         }
     }
     protected

@@ -132,6 +132,16 @@ fn pin_of(snapshot: &Snapshot, sha256: String) -> SnapshotPin {
     }
 }
 
+/// The files the snapshot `hash` may be in, in a snapshot directory, in the order they are
+/// looked for: its manifest (pages and shards beside it), its pack, its single file (format 2).
+pub fn pinned_paths(dir: &Path, hash: &BlobHash) -> [PathBuf; 3] {
+    [
+        dir.join(BlobKind::Manifest.path(hash)),
+        dir.join(BlobKind::Pack.path(hash)),
+        dir.join(format!("{}.mnxdb", hash.to_hex())),
+    ]
+}
+
 /// The snapshot `hash` from the directory, else from `source`.
 fn open_pinned(
     hash: &BlobHash,
@@ -165,11 +175,10 @@ fn open_pinned(
         let pin = pin_of(&snapshot, hex.clone());
         Ok((snapshot, pin))
     };
-    let tree = DirSource::new(dir);
-    if tree.path(BlobKind::Manifest, hash).is_file() {
-        return sharded(Box::new(tree));
+    let [manifest, pack, single] = pinned_paths(dir, hash);
+    if manifest.is_file() {
+        return sharded(Box::new(DirSource::new(dir)));
     }
-    let pack = tree.path(BlobKind::Pack, hash);
     if pack.exists() {
         let (snapshot, pin) = open_path(&pack)?;
         if pin.sha256 != hex {
@@ -181,7 +190,6 @@ fn open_pinned(
         }
         return Ok((snapshot, pin));
     }
-    let single = dir.join(format!("{hex}.mnxdb"));
     if single.exists() {
         return open_single(&single, Some(&hex));
     }
